@@ -1,0 +1,14 @@
+//! tokfree's Rust core: plain Rust, usable without Python. The PyO3 adapter is `py/`
+//! (feature `python`), which is the only place that knows about Python objects.
+
+pub mod bpe;
+pub mod bytelevel;
+pub mod error;
+pub mod pretokenize;
+pub mod tokenizer;
+pub mod train;
+
+#[cfg(feature = "python")]
+mod py;
+
+pub use error::{Error, ErrorKind, Result};

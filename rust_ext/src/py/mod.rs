@@ -1,0 +1,401 @@
+//! The PyO3 adapter: the module `tokfree._rust`. It converts arguments, releases the GIL around
+//! real work and maps `crate::Error` to the `tokfree.errors` classes. No tokenizer logic lives here.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, OnceLock};
+
+use pyo3::exceptions::PyRuntimeError;
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyList, PyString};
+
+use crate::bpe::BpeModel;
+use crate::error::{Error, ErrorKind};
+use crate::pretokenize::{PreTokenizer, PRESETS};
+use crate::tokenizer::{SpecialPolicy, Tokenizer};
+use crate::train::{self, PretokenCounter, TrainerConfig};
+
+/// Texts shorter than this are encoded without releasing the GIL: detaching and re-attaching the
+/// thread state costs a few hundred ns, more than encoding a short sentence.
+const DETACH_MIN_BYTES: usize = 2048;
+
+/// `crate::Error` -> the matching `tokfree.errors` exception (imported lazily: errors are rare).
+fn to_py_err(err: Error) -> PyErr {
+    let class_name = match err.kind {
+        ErrorKind::InvalidArgument => "TokfreeError",
+        ErrorKind::InvalidRegex => "PatternError",
+        ErrorKind::Io => "InputFileError",
+        ErrorKind::Format => "TokenizerFileError",
+        ErrorKind::SpecialToken => "SpecialTokenError",
+        ErrorKind::UnknownId => "UnknownIdError",
+        ErrorKind::EmptyCorpus => "EmptyCorpusError",
+    };
+    Python::attach(|py| {
+        let class = py
+            .import("tokfree.errors")
+            .and_then(|module| module.getattr(class_name));
+        match class {
+            Ok(class) => match class.call1((err.message.clone(),)) {
+                Ok(instance) => PyErr::from_value(instance),
+                Err(e) => e,
+            },
+            Err(_) => PyRuntimeError::new_err(err.message),
+        }
+    })
+}
+
+fn invalid_argument(message: String) -> PyErr {
+    to_py_err(Error::new(ErrorKind::InvalidArgument, message))
+}
+
+/// `"all"` or a sequence of special-token strings -> one flag per special token.
+fn special_flags(spec: &Bound<'_, PyAny>, specials: &[(String, u32)], argument: &str) -> PyResult<Vec<bool>> {
+    if let Ok(word) = spec.cast::<PyString>() {
+        if word.to_str()? == "all" {
+            return Ok(vec![true; specials.len()]);
+        }
+        return Err(invalid_argument(format!(
+            "{argument}={:?} is not allowed: pass \"all\" or a collection of special-token strings (e.g. {{\"<|endoftext|>\"}})",
+            word.to_str()?
+        )));
+    }
+    let mut flags = vec![false; specials.len()];
+    for item in spec.try_iter()? {
+        let item = item?;
+        let name: String = item.extract().map_err(|_| {
+            invalid_argument(format!("{argument} must hold strings, got {}", item.repr().map(|r| r.to_string()).unwrap_or_default()))
+        })?;
+        match specials.iter().position(|(content, _)| *content == name) {
+            Some(index) => flags[index] = true,
+            None => {
+                let known: Vec<&str> = specials.iter().map(|(c, _)| c.as_str()).collect();
+                return Err(invalid_argument(format!(
+                    "{argument} names {name:?}, which is not a special token of this tokenizer; its special tokens are {known:?}"
+                )));
+            }
+        }
+    }
+    Ok(flags)
+}
+
+/// A rayon pool per requested thread count, built once and reused (building one costs ~50 µs).
+fn thread_pool(num_threads: usize) -> PyResult<Arc<rayon::ThreadPool>> {
+    static POOLS: OnceLock<Mutex<HashMap<usize, Arc<rayon::ThreadPool>>>> = OnceLock::new();
+    let pools = POOLS.get_or_init(|| Mutex::new(HashMap::new()));
+    let mut pools = pools.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    if let Some(pool) = pools.get(&num_threads) {
+        return Ok(pool.clone());
+    }
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(num_threads)
+        .build()
+        .map_err(|e| PyRuntimeError::new_err(format!("could not start {num_threads} threads: {e}")))?;
+    let pool = Arc::new(pool);
+    pools.insert(num_threads, pool.clone());
+    Ok(pool)
+}
+
+/// The byte spans of the pre-tokens of `text`.
+#[pyfunction]
+fn split_spans(py: Python<'_>, text: &str, pre_tokenizer: &str) -> PyResult<Vec<(usize, usize)>> {
+    let splitter = PreTokenizer::new(pre_tokenizer).map_err(to_py_err)?;
+    let mut spans = Vec::new();
+    if text.len() >= DETACH_MIN_BYTES {
+        py.detach(|| splitter.split_into(text, &mut spans)).map_err(to_py_err)?;
+    } else {
+        splitter.split_into(text, &mut spans).map_err(to_py_err)?;
+    }
+    Ok(spans)
+}
+
+/// Preset name -> the regex with the same semantics (None for "none").
+#[pyfunction]
+fn preset_patterns() -> PyResult<Vec<(String, Option<String>)>> {
+    PRESETS
+        .iter()
+        .map(|name| {
+            let splitter = PreTokenizer::new(name).map_err(to_py_err)?;
+            Ok((name.to_string(), splitter.pattern().map(str::to_string)))
+        })
+        .collect()
+}
+
+/// The compiled tokenizer. The Python class `tokfree.Tokenizer` wraps it.
+#[pyclass(frozen, module = "tokfree._rust", name = "Tokenizer")]
+struct PyTokenizer {
+    inner: Arc<Tokenizer>,
+    /// The policy for the default arguments (nothing allowed, everything disallowed).
+    default_policy: SpecialPolicy,
+}
+
+impl PyTokenizer {
+    fn wrap(inner: Tokenizer) -> Self {
+        let k = inner.special_tokens().len();
+        let default_policy = SpecialPolicy { allowed: vec![false; k], disallowed: vec![true; k] };
+        PyTokenizer { inner: Arc::new(inner), default_policy }
+    }
+
+    fn policy(&self, allowed: Option<&Bound<'_, PyAny>>, disallowed: Option<&Bound<'_, PyAny>>) -> PyResult<SpecialPolicy> {
+        if allowed.is_none() && disallowed.is_none() {
+            return Ok(self.default_policy.clone());
+        }
+        let specials = self.inner.special_tokens();
+        let allowed = match allowed {
+            Some(spec) => special_flags(spec, specials, "allowed_special")?,
+            None => self.default_policy.allowed.clone(),
+        };
+        let disallowed = match disallowed {
+            Some(spec) => special_flags(spec, specials, "disallowed_special")?,
+            None => self.default_policy.disallowed.clone(),
+        };
+        Ok(SpecialPolicy { allowed, disallowed })
+    }
+}
+
+#[pymethods]
+impl PyTokenizer {
+    /// Builds a tokenizer from model tokens `(id, bytes)`, merges `(left id, right id)` in rank order
+    /// and special tokens `(content, id)`.
+    #[new]
+    #[pyo3(signature = (pre_tokenizer, vocab, merges, special_tokens, ignore_merges=false))]
+    fn new(
+        py: Python<'_>,
+        pre_tokenizer: &str,
+        vocab: Vec<(u32, Vec<u8>)>,
+        merges: Vec<(u32, u32)>,
+        special_tokens: Vec<(String, u32)>,
+        ignore_merges: bool,
+    ) -> PyResult<Self> {
+        let splitter = PreTokenizer::new(pre_tokenizer).map_err(to_py_err)?;
+        let inner = py
+            .detach(|| {
+                let model = BpeModel::new(vocab, merges, ignore_merges)?;
+                Tokenizer::new(splitter, model, special_tokens)
+            })
+            .map_err(to_py_err)?;
+        Ok(PyTokenizer::wrap(inner))
+    }
+
+    /// Ids of `text`, and their byte spans when `offsets` is true.
+    #[pyo3(signature = (text, allowed_special=None, disallowed_special=None, offsets=false))]
+    fn encode<'py>(
+        &self,
+        py: Python<'py>,
+        text: &str,
+        allowed_special: Option<&Bound<'py, PyAny>>,
+        disallowed_special: Option<&Bound<'py, PyAny>>,
+        offsets: bool,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let policy = self.policy(allowed_special, disallowed_special)?;
+        let tokenizer = &self.inner;
+        let (ids, spans) = if text.len() >= DETACH_MIN_BYTES {
+            py.detach(|| tokenizer.encode(text, &policy, offsets))
+        } else {
+            tokenizer.encode(text, &policy, offsets)
+        }
+        .map_err(to_py_err)?;
+        if offsets {
+            Ok((ids, spans).into_pyobject(py)?.into_any())
+        } else {
+            Ok(PyList::new(py, ids)?.into_any())
+        }
+    }
+
+    /// Ids of every text, encoded in parallel with the GIL released.
+    #[pyo3(signature = (texts, allowed_special=None, disallowed_special=None, num_threads=None))]
+    fn encode_batch(
+        &self,
+        py: Python<'_>,
+        texts: Vec<pyo3::pybacked::PyBackedStr>,
+        allowed_special: Option<&Bound<'_, PyAny>>,
+        disallowed_special: Option<&Bound<'_, PyAny>>,
+        num_threads: Option<usize>,
+    ) -> PyResult<Vec<Vec<u32>>> {
+        let policy = self.policy(allowed_special, disallowed_special)?;
+        let tokenizer = &self.inner;
+        let pool = match num_threads {
+            Some(0) => return Err(invalid_argument("num_threads=0: pass a positive number of threads, or None for all cores".into())),
+            Some(n) => Some(thread_pool(n)?),
+            None => None,
+        };
+        let result = py.detach(|| {
+            let refs: Vec<&str> = texts.iter().map(|t| &**t).collect();
+            match &pool {
+                Some(pool) => pool.install(|| tokenizer.encode_batch(&refs, &policy)),
+                None => tokenizer.encode_batch(&refs, &policy),
+            }
+        });
+        result.map_err(to_py_err)
+    }
+
+    /// The bytes of `ids`.
+    fn decode_bytes<'py>(&self, py: Python<'py>, ids: Vec<i64>) -> PyResult<Bound<'py, PyBytes>> {
+        let mut checked = Vec::with_capacity(ids.len());
+        for (position, &id) in ids.iter().enumerate() {
+            match u32::try_from(id) {
+                Ok(id) => checked.push(id),
+                Err(_) => {
+                    return Err(to_py_err(Error::new(
+                        ErrorKind::UnknownId,
+                        format!(
+                            "id {id} at position {position} is not in the vocabulary (valid ids are 0..{}); pass ids produced by this tokenizer",
+                            self.inner.vocab_size()
+                        ),
+                    )))
+                }
+            }
+        }
+        let bytes = self.inner.decode_bytes(&checked).map_err(to_py_err)?;
+        Ok(PyBytes::new(py, &bytes))
+    }
+
+    fn id_to_token<'py>(&self, py: Python<'py>, id: i64) -> Option<Bound<'py, PyBytes>> {
+        let id = u32::try_from(id).ok()?;
+        self.inner.id_to_token(id).map(|bytes| PyBytes::new(py, bytes))
+    }
+
+    fn token_to_id(&self, token: &[u8]) -> Option<u32> {
+        self.inner.token_to_id(token)
+    }
+
+    #[getter]
+    fn vocab_size(&self) -> usize {
+        self.inner.vocab_size()
+    }
+
+    /// The preset name, or the custom regex.
+    #[getter]
+    fn pre_tokenizer(&self) -> String {
+        let splitter = self.inner.pre_tokenizer();
+        match splitter.name() {
+            "regex" => splitter.pattern().unwrap_or_default().to_string(),
+            name => name.to_string(),
+        }
+    }
+
+    #[getter]
+    fn ignore_merges(&self) -> bool {
+        self.inner.model().ignore_merges()
+    }
+
+    /// Model tokens as (id, bytes), sorted by id.
+    fn model_vocab<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
+        let model = self.inner.model();
+        let mut entries: Vec<(u32, &[u8])> = Vec::with_capacity(model.len());
+        // Ids may have holes (HF files), so scan the id range the model can hold.
+        let mut id = 0u32;
+        while entries.len() < model.len() {
+            if let Some(bytes) = model.token_bytes(id) {
+                entries.push((id, bytes));
+            }
+            id = match id.checked_add(1) {
+                Some(next) => next,
+                None => break,
+            };
+        }
+        let items: Vec<(u32, Bound<'py, PyBytes>)> = entries.into_iter().map(|(id, b)| (id, PyBytes::new(py, b))).collect();
+        PyList::new(py, items)
+    }
+
+    fn merges(&self) -> Vec<(u32, u32)> {
+        self.inner.model().merges().to_vec()
+    }
+
+    fn special_tokens(&self) -> Vec<(String, u32)> {
+        self.inner.special_tokens().to_vec()
+    }
+}
+
+/// Streams a corpus into distinct pre-tokens with counts; `train` consumes it.
+#[pyclass(frozen, module = "tokfree._rust", name = "PretokenCounter")]
+struct PyPretokenCounter {
+    pre_tokenizer: String,
+    inner: Mutex<Option<PretokenCounter>>,
+}
+
+impl PyPretokenCounter {
+    fn with_counter<T>(&self, f: impl FnOnce(&mut PretokenCounter) -> crate::Result<T>) -> PyResult<T> {
+        let mut guard = self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        match guard.as_mut() {
+            Some(counter) => f(counter).map_err(to_py_err),
+            None => Err(invalid_argument("this counter was already consumed by train(); create a new one".into())),
+        }
+    }
+}
+
+#[pymethods]
+impl PyPretokenCounter {
+    #[new]
+    fn new(pre_tokenizer: &str) -> PyResult<Self> {
+        let splitter = PreTokenizer::new(pre_tokenizer).map_err(to_py_err)?;
+        Ok(PyPretokenCounter {
+            pre_tokenizer: pre_tokenizer.to_string(),
+            inner: Mutex::new(Some(PretokenCounter::new(splitter))),
+        })
+    }
+
+    /// Counts the pre-tokens of a batch of texts (each its own document), in parallel.
+    fn add_texts(&self, py: Python<'_>, texts: Vec<pyo3::pybacked::PyBackedStr>) -> PyResult<()> {
+        py.detach(|| {
+            let refs: Vec<&str> = texts.iter().map(|t| &**t).collect();
+            self.with_counter(|counter| counter.add_texts(&refs))
+        })
+    }
+
+    /// Streams one UTF-8 file.
+    fn add_file(&self, py: Python<'_>, path: PathBuf) -> PyResult<()> {
+        py.detach(|| self.with_counter(|counter| counter.add_file(&path)))
+    }
+
+    fn distinct(&self) -> PyResult<usize> {
+        self.with_counter(|counter| Ok(counter.distinct()))
+    }
+}
+
+/// Runs the BPE merge loop on a counter's pre-tokens and returns the tokenizer.
+/// `progress(done, total)` is called with the GIL held now and then (None: no callback).
+#[pyfunction]
+#[pyo3(signature = (counter, vocab_size, min_frequency, max_token_length, special_tokens, progress=None))]
+fn train_bpe(
+    py: Python<'_>,
+    counter: &PyPretokenCounter,
+    vocab_size: usize,
+    min_frequency: u64,
+    max_token_length: Option<usize>,
+    special_tokens: Vec<String>,
+    progress: Option<Py<PyAny>>,
+) -> PyResult<PyTokenizer> {
+    let taken = counter.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).take();
+    let Some(counts) = taken else {
+        return Err(invalid_argument("this counter was already consumed by train(); create a new one".into()));
+    };
+    let config = TrainerConfig { vocab_size, min_frequency, max_token_length, special_tokens };
+    let splitter = PreTokenizer::new(&counter.pre_tokenizer).map_err(to_py_err)?;
+    let mut callback_error: Option<PyErr> = None;
+    let trained = py.detach(|| {
+        let mut report = |done: usize, total: usize| {
+            if let (Some(callback), None) = (&progress, &callback_error) {
+                if let Err(e) = Python::attach(|py| callback.call1(py, (done, total)).map(drop)) {
+                    callback_error = Some(e);
+                }
+            }
+        };
+        let trained = train::train(counts, &config, &mut report)?;
+        let model = BpeModel::new(trained.vocab, trained.merges, false)?;
+        Tokenizer::new(splitter, model, trained.special_tokens)
+    });
+    if let Some(e) = callback_error {
+        return Err(e);
+    }
+    Ok(PyTokenizer::wrap(trained.map_err(to_py_err)?))
+}
+
+#[pymodule(name = "_rust", gil_used = false)]
+fn tokfree_rust_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<PyTokenizer>()?;
+    m.add_class::<PyPretokenCounter>()?;
+    m.add_function(wrap_pyfunction!(split_spans, m)?)?;
+    m.add_function(wrap_pyfunction!(preset_patterns, m)?)?;
+    m.add_function(wrap_pyfunction!(train_bpe, m)?)?;
+    Ok(())
+}

@@ -1,0 +1,3 @@
+from tokfree.cli import main
+
+raise SystemExit(main())

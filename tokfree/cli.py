@@ -1,0 +1,172 @@
+"""The `tokfree` command line: train, encode, stats, demo.
+
+Each subcommand is a thin shell over the Python API; errors print one clear line and exit 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+from tokfree.errors import TokfreeError
+from tokfree.io.bytelevel import bytes_to_unicode
+from tokfree.tokenizer import Tokenizer
+from tokfree.trainers.bpe import train_bpe
+
+DATA_DIR = Path(__file__).resolve().parent.parent / "data"
+
+
+def _read_text(path: str) -> str:
+    if path == "-":
+        return sys.stdin.read()
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except OSError as err:
+        raise TokfreeError(f"cannot read {path!r}: {err.strerror}; check the path") from None
+    except UnicodeDecodeError as err:
+        raise TokfreeError(f"{path!r} is not valid UTF-8 (byte {err.start}); convert it to UTF-8 first") from None
+
+
+def _train(args: argparse.Namespace) -> int:
+    started = time.perf_counter()
+    tokenizer = train_bpe(
+        args.input,
+        args.vocab_size,
+        pre_tokenizer=args.pre_tokenizer,
+        special_tokens=args.special_token,
+        min_frequency=args.min_frequency,
+        max_token_length=args.max_token_length,
+        show_progress=not args.quiet,
+    )
+    tokenizer.save(args.out, format=args.format)
+    if not args.quiet:
+        print(f"trained {tokenizer.vocab_size} tokens in {time.perf_counter() - started:.2f} s -> {args.out}", file=sys.stderr)
+    return 0
+
+
+def _encode(args: argparse.Namespace) -> int:
+    tokenizer = Tokenizer.from_file(args.tokenizer)
+    text = _read_text(args.file)
+    allowed = "all" if args.allow_special else ()
+    ids = tokenizer.encode(text, allowed_special=allowed)
+    if args.tokens:
+        tokens = [bytes_to_unicode(tokenizer.id_to_token(token_id) or b"") for token_id in ids]
+        print(json.dumps(tokens, ensure_ascii=False))
+    else:
+        print(" ".join(map(str, ids)))
+    return 0
+
+
+def corpus_stats(tokenizer: Tokenizer, texts: list[str]) -> dict[str, float]:
+    """Bytes, characters and tokens of `texts`, with bytes/token and tokens/char."""
+    n_bytes = sum(len(text.encode("utf-8")) for text in texts)
+    n_chars = sum(len(text) for text in texts)
+    n_tokens = sum(len(ids) for ids in tokenizer.encode_batch(texts, allowed_special="all"))
+    return {
+        "bytes": n_bytes,
+        "chars": n_chars,
+        "tokens": n_tokens,
+        "bytes_per_token": n_bytes / n_tokens if n_tokens else 0.0,
+        "tokens_per_char": n_tokens / n_chars if n_chars else 0.0,
+    }
+
+
+def _print_table(rows: list[list[str]]) -> None:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for number, row in enumerate(rows):
+        print("  ".join(cell.ljust(width) if i == 0 else cell.rjust(width) for i, (cell, width) in enumerate(zip(row, widths))))
+        if number == 0:
+            print("  ".join("-" * width for width in widths))
+
+
+def _stats(args: argparse.Namespace) -> int:
+    tokenizer = Tokenizer.from_file(args.tokenizer)
+    rows = [["file", "bytes", "chars", "tokens", "bytes/token", "tokens/char"]]
+    all_texts = []
+    for path in args.files:
+        text = _read_text(path)
+        all_texts.append(text)
+        stats = corpus_stats(tokenizer, [text])
+        rows.append([path, f"{stats['bytes']:d}", f"{stats['chars']:d}", f"{stats['tokens']:d}", f"{stats['bytes_per_token']:.3f}", f"{stats['tokens_per_char']:.4f}"])
+    if len(args.files) > 1:
+        stats = corpus_stats(tokenizer, all_texts)
+        rows.append(["total", f"{stats['bytes']:d}", f"{stats['chars']:d}", f"{stats['tokens']:d}", f"{stats['bytes_per_token']:.3f}", f"{stats['tokens_per_char']:.4f}"])
+    _print_table(rows)
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from tokfree._corpora import load_corpora
+
+    corpora = load_corpora(DATA_DIR)
+    all_texts = [text for texts in corpora.values() for text in texts]
+    print(f"bundled corpus: {len(all_texts)} documents, {sum(len(t.encode()) for t in all_texts) / 1e6:.1f} MB in {len(corpora)} parts ({', '.join(corpora)})")
+    rows = [["pre-tokenizer", "train s", *corpora, "all"]]
+    for preset in args.pre_tokenizer:
+        started = time.perf_counter()
+        tokenizer = train_bpe(iter(all_texts), args.vocab_size, pre_tokenizer=preset, special_tokens=["<|endoftext|>"], show_progress=False)
+        seconds = time.perf_counter() - started
+        row = [preset, f"{seconds:.2f}"]
+        for texts in corpora.values():
+            row.append(f"{corpus_stats(tokenizer, texts)['bytes_per_token']:.2f}")
+        row.append(f"{corpus_stats(tokenizer, all_texts)['bytes_per_token']:.2f}")
+        rows.append(row)
+        for text in all_texts:
+            if tokenizer.decode_bytes(tokenizer.encode(text)) != text.encode():
+                raise TokfreeError("round trip failed on a bundled document; please report this bug")
+    print(f"\nbytes per token of a {args.vocab_size}-token byte-level BPE trained on all of it (higher = better compression):")
+    _print_table(rows)
+    print("\nevery document decodes back to its exact bytes.")
+    return 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="tokfree", description="Train and use byte-level BPE tokenizers.")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    train = commands.add_parser("train", help="train a byte-level BPE tokenizer on files")
+    train.add_argument("--input", nargs="+", required=True, help="files or globs (UTF-8 text)")
+    train.add_argument("--vocab-size", type=int, required=True)
+    train.add_argument("--pre-tokenizer", default="gpt2", help="gpt2, gpt4, o200k, llama3, whitespace, none, or a regex")
+    train.add_argument("--special-token", action="append", default=[], help="a special token (repeatable); ids 0, 1, ...")
+    train.add_argument("--min-frequency", type=int, default=2)
+    train.add_argument("--max-token-length", type=int, default=None)
+    train.add_argument("--out", required=True, help="where to write the tokenizer")
+    train.add_argument("--format", choices=["hf", "tokfree"], default="hf")
+    train.add_argument("--quiet", action="store_true", help="no progress bars")
+    train.set_defaults(run=_train)
+
+    encode = commands.add_parser("encode", help="encode a file (or stdin) and print ids or tokens")
+    encode.add_argument("--tokenizer", required=True)
+    encode.add_argument("file", nargs="?", default="-", help="a UTF-8 file, or - for stdin")
+    encode.add_argument("--tokens", action="store_true", help="print tokens (byte-level strings, JSON) instead of ids")
+    encode.add_argument("--allow-special", action="store_true", help="special-token text becomes special ids (default: error)")
+    encode.set_defaults(run=_encode)
+
+    stats = commands.add_parser("stats", help="compression statistics of a tokenizer on files")
+    stats.add_argument("--tokenizer", required=True)
+    stats.add_argument("files", nargs="+")
+    stats.set_defaults(run=_stats)
+
+    demo = commands.add_parser("demo", help="train on the bundled corpus and print a table")
+    demo.add_argument("--vocab-size", type=int, default=4096)
+    demo.add_argument("--pre-tokenizer", nargs="+", default=["gpt2", "gpt4", "o200k"])
+    demo.set_defaults(run=_demo)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Runs the command line; returns the exit code."""
+    args = _parser().parse_args(argv)
+    try:
+        return args.run(args)
+    except TokfreeError as err:
+        print(f"tokfree: error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

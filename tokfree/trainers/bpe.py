@@ -1,0 +1,151 @@
+"""`train_bpe`: learn a byte-level BPE vocabulary from files or an iterable of texts.
+
+Input is streamed: files are read in bounded chunks by Rust, texts are passed in batches, and only
+the distinct pre-tokens with their counts are kept, so memory follows the vocabulary of the corpus,
+not its size. Pre-token counting is parallel; the merge loop is exact and deterministic (highest
+count first, ties to the smallest pair by bytes). This module resolves inputs and shows progress;
+the algorithms live in Rust (`rust_ext/src/train/`).
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+from collections.abc import Iterable, Iterator
+from typing import Union
+
+from tqdm.auto import tqdm
+
+from tokfree import _rust
+from tokfree._text import call_on_texts
+from tokfree.errors import InputFileError, TokfreeError
+from tokfree.tokenizer import Tokenizer
+
+__all__ = ["train_bpe"]
+
+PathInput = Union[str, "os.PathLike[str]"]
+
+# Texts are handed to Rust in batches of about this many characters: large enough that the
+# threads stay busy, small enough that the batch (alive while Rust reads it) stays a few MB.
+_BATCH_CHARS = 8 * 1024 * 1024
+
+
+def _is_path(item: object) -> bool:
+    return isinstance(item, (str, os.PathLike))
+
+
+def _resolve_files(inputs: PathInput | list[PathInput] | tuple[PathInput, ...]) -> list[str]:
+    """Every file named by `inputs` (paths or globs), in order, each glob sorted."""
+    items = [inputs] if _is_path(inputs) else list(inputs)  # type: ignore[arg-type]
+    files: list[str] = []
+    for item in items:
+        if not _is_path(item):
+            raise TokfreeError(
+                f"inputs mixes paths with {type(item).__name__}; pass only paths/globs, or an iterator of texts (e.g. iter(texts))"
+            )
+        name = os.fspath(item)
+        if os.path.isfile(name):
+            files.append(name)
+            continue
+        matches = sorted(path for path in glob.glob(name, recursive=True) if os.path.isfile(path))
+        if not matches:
+            raise InputFileError(
+                f"input {name!r} is not a file and matches no file as a glob; check the path "
+                f"(to train on in-memory text, pass an iterator of strings, e.g. iter(texts))"
+            )
+        files.extend(matches)
+    return files
+
+
+def _batches(texts: Iterable[str]) -> Iterator[list[str]]:
+    batch: list[str] = []
+    size = 0
+    for text in texts:
+        batch.append(text)
+        size += len(text) if isinstance(text, str) else 0
+        if size >= _BATCH_CHARS:
+            yield batch
+            batch, size = [], 0
+    if batch:
+        yield batch
+
+
+def train_bpe(
+    inputs: PathInput | list[PathInput] | tuple[PathInput, ...] | Iterable[str],
+    vocab_size: int,
+    *,
+    pre_tokenizer: str = "gpt2",
+    special_tokens: Iterable[str] = (),
+    min_frequency: int = 2,
+    max_token_length: int | None = None,
+    show_progress: bool = True,
+) -> Tokenizer:
+    """Trains a byte-level BPE tokenizer.
+
+    Args:
+        inputs: a path or glob, or a list/tuple of them (files, read as UTF-8 and streamed); any
+            other iterable (generator, iterator, ...) yields texts, each its own document.
+        vocab_size: number of tokens, counting special tokens and the 256 byte tokens.
+        pre_tokenizer: a preset ("gpt2", "gpt4", "o200k", "llama3", "whitespace", "none") or a regex.
+        special_tokens: special tokens, given ids 0, 1, ... in this order.
+        min_frequency: a pair is merged only if it occurs at least this often; training stops early
+            when no pair does.
+        max_token_length: longest token in bytes (None: no limit).
+        show_progress: show tqdm progress bars.
+
+    Returns:
+        The trained `Tokenizer`.
+
+    Raises:
+        TokfreeError: a bad argument value (e.g. vocab_size below 256 + special tokens).
+        InputFileError: a missing file, a glob matching nothing, or invalid UTF-8.
+        EmptyCorpusError: the input holds no text.
+        PatternError: an invalid custom regex.
+
+    Example:
+        >>> tok = train_bpe(iter(["low lower lowest"] * 100), 260, show_progress=False)
+        >>> tok.decode(tok.encode("lowest")) == "lowest"
+        True
+    """
+    specials = list(special_tokens)
+    if isinstance(vocab_size, bool) or not isinstance(vocab_size, int) or vocab_size < 256 + len(specials):
+        raise TokfreeError(
+            f"vocab_size={vocab_size!r} is too small: it must be an int of at least 256 byte tokens + "
+            f"{len(specials)} special tokens = {256 + len(specials)}"
+        )
+    if isinstance(min_frequency, bool) or not isinstance(min_frequency, int) or min_frequency < 0:
+        raise TokfreeError(f"min_frequency={min_frequency!r} must be a non-negative int")
+    if max_token_length is not None and (not isinstance(max_token_length, int) or max_token_length < 2):
+        raise TokfreeError(f"max_token_length={max_token_length!r} must be None or an int >= 2 (a merged token has at least 2 bytes)")
+    for token in specials:
+        if not isinstance(token, str) or not token:
+            raise TokfreeError(f"special token {token!r} must be a non-empty str")
+    if len(set(specials)) != len(specials):
+        raise TokfreeError(f"special_tokens {specials!r} has duplicates; list each special token once")
+
+    counter = _rust.PretokenCounter(pre_tokenizer)
+    if _is_path(inputs) or isinstance(inputs, (list, tuple)):
+        files = _resolve_files(inputs)  # type: ignore[arg-type]
+        for path in tqdm(files, desc="counting files", unit="file", disable=not show_progress or len(files) < 2):
+            counter.add_file(path)
+    else:
+        if isinstance(inputs, (bytes, bytearray)):
+            raise TokfreeError("inputs is bytes; decode it to str, or pass a file path")
+        with tqdm(desc="counting texts", unit="text", disable=not show_progress) as bar:
+            for batch in _batches(inputs):  # type: ignore[arg-type]
+                call_on_texts(counter.add_texts, batch)
+                bar.update(len(batch))
+
+    bar = tqdm(total=vocab_size, desc="merging", unit="tok", disable=not show_progress)
+    base = 256 + len(specials)
+
+    def progress(done: int, total: int) -> None:
+        bar.total = base + total
+        bar.n = base + done
+        bar.refresh()
+
+    try:
+        core = _rust.train_bpe(counter, vocab_size, min_frequency, max_token_length, specials, progress if show_progress else None)
+    finally:
+        bar.close()
+    return Tokenizer._from_core(core)
