@@ -1,51 +1,303 @@
-//! The byte-level BPE model: pre-token bytes -> ids, ids -> bytes. (INTERFACE STUB: to be implemented.)
+//! The byte-level BPE model: pre-token bytes -> ids, ids -> bytes.
+//!
+//! Merge semantics are HF's: start from single bytes, repeatedly merge the adjacent pair of lowest
+//! merge rank (leftmost on ties) until no adjacent pair is a merge. Three paths give that result:
+//! a whole-piece lookup (exact when the token is known to encode to itself), a quadratic scan for
+//! short pieces (fastest below ~64 bytes), and a heap over linked symbols for long ones
+//! (O(n log n): 1 MiB of one letter must not take minutes).
 
-use crate::error::Result;
+mod cache;
 
-/// A byte-level BPE vocabulary with ranked merges (HF semantics: merge the adjacent pair of
-/// lowest rank, leftmost first; `ignore_merges` = a pre-token that is itself a token is one id).
-#[derive(Clone, Debug)]
+use rustc_hash::FxHashMap;
+
+use crate::error::{Error, ErrorKind, Result};
+use cache::PieceCache;
+
+/// Pieces at least this long use the heap path; below it the scan does fewer operations.
+const LONG_PIECE: usize = 64;
+/// Reject ids so far above the vocabulary size that the id table would waste memory.
+const MAX_ID_SLACK: usize = 1 << 20;
+
+#[inline]
+fn pair_key(left: u32, right: u32) -> u64 {
+    ((left as u64) << 32) | right as u64
+}
+
+/// A byte-level BPE vocabulary with ranked merges.
+#[derive(Debug)]
 pub struct BpeModel {
-    _private: (),
+    /// id -> bytes (None for ids not in the vocabulary).
+    id_to_bytes: Vec<Option<Box<[u8]>>>,
+    bytes_to_id: FxHashMap<Box<[u8]>, u32>,
+    byte_ids: [u32; 256],
+    /// (left, right) -> (rank, merged id).
+    pair_ranks: FxHashMap<u64, (u32, u32)>,
+    merges: Vec<(u32, u32)>,
+    /// Per id: the token's bytes encode to that one id, so the whole-piece lookup is exact.
+    encodes_to_itself: Vec<bool>,
+    ignore_merges: bool,
+    len: usize,
+    cache: PieceCache,
+}
+
+impl Clone for BpeModel {
+    fn clone(&self) -> Self {
+        BpeModel {
+            id_to_bytes: self.id_to_bytes.clone(),
+            bytes_to_id: self.bytes_to_id.clone(),
+            byte_ids: self.byte_ids,
+            pair_ranks: self.pair_ranks.clone(),
+            merges: self.merges.clone(),
+            encodes_to_itself: self.encodes_to_itself.clone(),
+            ignore_merges: self.ignore_merges,
+            len: self.len,
+            cache: PieceCache::new(),
+        }
+    }
+}
+
+fn format_error(message: String) -> Error {
+    Error::new(ErrorKind::Format, message)
 }
 
 impl BpeModel {
     /// `vocab`: every model token as (id, bytes); ids unique, bytes unique, all 256 single bytes present.
     /// `merges`: (left id, right id) in rank order; the concatenation of each pair must be a token.
+    /// A pair listed twice takes its last rank (as HF does).
     pub fn new(vocab: Vec<(u32, Vec<u8>)>, merges: Vec<(u32, u32)>, ignore_merges: bool) -> Result<BpeModel> {
-        let _ = (vocab, merges, ignore_merges);
-        unimplemented!()
+        let len = vocab.len();
+        let max_id = vocab.iter().map(|&(id, _)| id as usize).max().unwrap_or(0);
+        if max_id > len.saturating_mul(16).saturating_add(MAX_ID_SLACK) || max_id >= (1usize << 31) {
+            return Err(format_error(format!(
+                "token id {max_id} is far beyond the {len} tokens of the vocabulary; ids must be below 2^31 and \
+                 at most 16x the vocabulary size: renumber the vocabulary"
+            )));
+        }
+        let mut id_to_bytes: Vec<Option<Box<[u8]>>> = vec![None; max_id + 1];
+        let mut bytes_to_id: FxHashMap<Box<[u8]>, u32> = FxHashMap::default();
+        bytes_to_id.reserve(len);
+        for (id, bytes) in vocab {
+            if bytes.is_empty() {
+                return Err(format_error(format!("token id {id} has no bytes; every token needs at least one byte")));
+            }
+            if id_to_bytes[id as usize].is_some() {
+                return Err(format_error(format!("token id {id} appears twice in the vocabulary; give each token its own id")));
+            }
+            let bytes: Box<[u8]> = bytes.into_boxed_slice();
+            if let Some(other) = bytes_to_id.insert(bytes.clone(), id) {
+                return Err(format_error(format!(
+                    "tokens {other} and {id} have the same bytes {:?}; each byte string may be one token only",
+                    String::from_utf8_lossy(&bytes)
+                )));
+            }
+            id_to_bytes[id as usize] = Some(bytes);
+        }
+        let mut byte_ids = [0u32; 256];
+        for byte in 0..=255u8 {
+            match bytes_to_id.get(&[byte][..]) {
+                Some(&id) => byte_ids[byte as usize] = id,
+                None => {
+                    return Err(format_error(format!(
+                        "the vocabulary has no token for the byte 0x{byte:02X}; byte-level BPE needs all 256 bytes as tokens \
+                         (with HF tokenizers, train with initial_alphabet=ByteLevel.alphabet())"
+                    )))
+                }
+            }
+        }
+        let token = |id: u32| id_to_bytes.get(id as usize).and_then(|t| t.as_deref());
+        let mut pair_ranks: FxHashMap<u64, (u32, u32)> = FxHashMap::default();
+        pair_ranks.reserve(merges.len());
+        for (rank, &(left, right)) in merges.iter().enumerate() {
+            let (Some(a), Some(b)) = (token(left), token(right)) else {
+                return Err(format_error(format!(
+                    "merge #{rank} ({left}, {right}) uses an id that is not in the vocabulary; merges must join existing tokens"
+                )));
+            };
+            let joined = [a, b].concat();
+            let Some(&merged) = bytes_to_id.get(&joined[..]) else {
+                return Err(format_error(format!(
+                    "merge #{rank} ({left}, {right}) makes {:?}, which is not in the vocabulary; add that token or drop the merge",
+                    String::from_utf8_lossy(&joined)
+                )));
+            };
+            pair_ranks.insert(pair_key(left, right), (rank as u32, merged));
+        }
+        let mut model = BpeModel {
+            id_to_bytes,
+            bytes_to_id,
+            byte_ids,
+            pair_ranks,
+            merges,
+            encodes_to_itself: Vec::new(),
+            ignore_merges,
+            len,
+            cache: PieceCache::new(),
+        };
+        model.encodes_to_itself = model.self_consistency();
+        Ok(model)
+    }
+
+    /// For each id, whether merging its bytes gives back exactly that token.
+    fn self_consistency(&self) -> Vec<bool> {
+        let mut flags = vec![false; self.id_to_bytes.len()];
+        let mut out = Vec::new();
+        for (id, bytes) in self.id_to_bytes.iter().enumerate() {
+            if let Some(bytes) = bytes {
+                out.clear();
+                self.merge_piece(bytes, &mut out);
+                flags[id] = out.len() == 1 && out[0] as usize == id;
+            }
+        }
+        flags
     }
 
     /// Number of model tokens (not counting special tokens).
     pub fn len(&self) -> usize {
-        unimplemented!()
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
     }
 
     /// The bytes of token `id`, if it is a model token.
     pub fn token_bytes(&self, id: u32) -> Option<&[u8]> {
-        let _ = id;
-        unimplemented!()
+        self.id_to_bytes.get(id as usize).and_then(|t| t.as_deref())
     }
 
     /// The id of the token with exactly these bytes.
     pub fn token_id(&self, bytes: &[u8]) -> Option<u32> {
-        let _ = bytes;
-        unimplemented!()
+        self.bytes_to_id.get(bytes).copied()
+    }
+
+    /// The largest id in the vocabulary.
+    pub fn max_id(&self) -> u32 {
+        self.id_to_bytes.len().saturating_sub(1) as u32
     }
 
     /// The merges in rank order.
     pub fn merges(&self) -> &[(u32, u32)] {
-        unimplemented!()
+        &self.merges
     }
 
     pub fn ignore_merges(&self) -> bool {
-        unimplemented!()
+        self.ignore_merges
+    }
+
+    #[inline]
+    fn rank(&self, left: u32, right: u32) -> Option<(u32, u32)> {
+        self.pair_ranks.get(&pair_key(left, right)).copied()
     }
 
     /// Appends the ids of one pre-token to `out`.
     pub fn encode_piece(&self, piece: &[u8], out: &mut Vec<u32>) {
-        let _ = (piece, out);
-        unimplemented!()
+        match piece.len() {
+            0 => return,
+            1 => {
+                out.push(self.byte_ids[piece[0] as usize]);
+                return;
+            }
+            _ => {}
+        }
+        if let Some(&id) = self.bytes_to_id.get(piece) {
+            if self.ignore_merges || self.encodes_to_itself[id as usize] {
+                out.push(id);
+                return;
+            }
+        }
+        if self.cache.get(piece, out) {
+            return;
+        }
+        let start = out.len();
+        self.merge_piece(piece, out);
+        self.cache.insert(piece, &out[start..]);
+    }
+
+    /// The merge loop proper (no whole-piece shortcut, no cache).
+    fn merge_piece(&self, piece: &[u8], out: &mut Vec<u32>) {
+        if piece.len() < LONG_PIECE {
+            self.merge_short(piece, out);
+        } else {
+            self.merge_long(piece, out);
+        }
+    }
+
+    /// O(n²) scan: find the lowest-rank adjacent pair (strict `<`, so leftmost wins), merge, repeat.
+    fn merge_short(&self, piece: &[u8], out: &mut Vec<u32>) {
+        let mut parts: Vec<u32> = piece.iter().map(|&b| self.byte_ids[b as usize]).collect();
+        loop {
+            let mut best: Option<(u32, usize, u32)> = None;
+            for i in 0..parts.len().saturating_sub(1) {
+                if let Some((rank, merged)) = self.rank(parts[i], parts[i + 1]) {
+                    if best.is_none_or(|(best_rank, _, _)| rank < best_rank) {
+                        best = Some((rank, i, merged));
+                    }
+                }
+            }
+            match best {
+                Some((_, i, merged)) => {
+                    parts[i] = merged;
+                    parts.remove(i + 1);
+                }
+                None => break,
+            }
+        }
+        out.extend_from_slice(&parts);
+    }
+
+    /// O(n log n): symbols in a linked list, candidate merges in a min-heap keyed by (rank, position);
+    /// stale entries are recognised on pop (dead symbol, changed neighbour or changed pair).
+    fn merge_long(&self, piece: &[u8], out: &mut Vec<u32>) {
+        use std::cmp::Reverse;
+        use std::collections::BinaryHeap;
+
+        const NONE: u32 = u32::MAX;
+        let n = piece.len();
+        let mut ids: Vec<u32> = piece.iter().map(|&b| self.byte_ids[b as usize]).collect();
+        let mut next: Vec<u32> = (1..=n as u32).collect();
+        next[n - 1] = NONE;
+        let mut prev: Vec<u32> = (0..n as u32).map(|i| i.wrapping_sub(1)).collect();
+        prev[0] = NONE;
+        let mut alive = vec![true; n];
+        let mut heap: BinaryHeap<Reverse<(u32, u32)>> = BinaryHeap::with_capacity(n);
+        for i in 0..n - 1 {
+            if let Some((rank, _)) = self.rank(ids[i], ids[i + 1]) {
+                heap.push(Reverse((rank, i as u32)));
+            }
+        }
+        while let Some(Reverse((rank, pos))) = heap.pop() {
+            let pos = pos as usize;
+            if !alive[pos] || next[pos] == NONE {
+                continue;
+            }
+            let right = next[pos] as usize;
+            let Some((current, merged)) = self.rank(ids[pos], ids[right]) else { continue };
+            if current != rank {
+                continue;
+            }
+            ids[pos] = merged;
+            alive[right] = false;
+            next[pos] = next[right];
+            if next[pos] != NONE {
+                prev[next[pos] as usize] = pos as u32;
+                if let Some((r, _)) = self.rank(merged, ids[next[pos] as usize]) {
+                    heap.push(Reverse((r, pos as u32)));
+                }
+            }
+            if prev[pos] != NONE {
+                let left = prev[pos] as usize;
+                if let Some((r, _)) = self.rank(ids[left], merged) {
+                    heap.push(Reverse((r, left as u32)));
+                }
+            }
+        }
+        let mut i = 0u32;
+        while i != NONE {
+            out.push(ids[i as usize]);
+            i = next[i as usize];
+        }
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,61 @@
+//! A bounded, thread-safe cache of pre-token -> ids for pieces that needed the merge loop.
+//!
+//! Whole-token pieces never reach it (the vocabulary lookup answers them); the rest of natural
+//! text repeats a lot ("ing,", " don't"), so remembering their merge result saves the O(n²) scan.
+//! Sharded mutexes keep contention low under `encode_batch`; when a shard is full it simply stops
+//! inserting (no eviction bookkeeping on the hot path).
+
+use std::hash::{BuildHasher, Hash, Hasher};
+use std::sync::Mutex;
+
+use rustc_hash::{FxBuildHasher, FxHashMap};
+
+const SHARDS: usize = 64;
+const ENTRIES_PER_SHARD: usize = 4096;
+/// Longer pieces are rare and would make the cache's memory depend on the input.
+const MAX_CACHED_PIECE: usize = 64;
+
+type Shard = FxHashMap<Box<[u8]>, Box<[u32]>>;
+
+#[derive(Debug)]
+pub(crate) struct PieceCache {
+    shards: Vec<Mutex<Shard>>,
+}
+
+impl PieceCache {
+    pub(crate) fn new() -> Self {
+        PieceCache { shards: (0..SHARDS).map(|_| Mutex::new(Shard::default())).collect() }
+    }
+
+    fn shard(&self, piece: &[u8]) -> std::sync::MutexGuard<'_, Shard> {
+        let mut hasher = FxBuildHasher.build_hasher();
+        piece.hash(&mut hasher);
+        // The high bits: FxHash's low bits are weak for short keys.
+        let index = (hasher.finish() >> 58) as usize % SHARDS;
+        self.shards[index].lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Appends the cached ids of `piece` to `out`; false if it is not cached.
+    pub(crate) fn get(&self, piece: &[u8], out: &mut Vec<u32>) -> bool {
+        if piece.len() > MAX_CACHED_PIECE {
+            return false;
+        }
+        match self.shard(piece).get(piece) {
+            Some(ids) => {
+                out.extend_from_slice(ids);
+                true
+            }
+            None => false,
+        }
+    }
+
+    pub(crate) fn insert(&self, piece: &[u8], ids: &[u32]) {
+        if piece.len() > MAX_CACHED_PIECE {
+            return;
+        }
+        let mut shard = self.shard(piece);
+        if shard.len() < ENTRIES_PER_SHARD {
+            shard.insert(piece.into(), ids.into());
+        }
+    }
+}

@@ -1,0 +1,180 @@
+use std::collections::HashMap;
+
+use super::*;
+
+/// xorshift64*: a tiny seeded generator, so the random cases are the same on every run.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+}
+
+fn byte_vocab() -> Vec<(u32, Vec<u8>)> {
+    (0..=255u8).map(|b| (b as u32, vec![b])).collect()
+}
+
+/// Builds a model from merges written as byte strings, e.g. [("a", "b"), ("ab", "c")].
+fn model(merges: &[(&str, &str)], ignore_merges: bool) -> BpeModel {
+    let mut vocab = byte_vocab();
+    let mut ids: HashMap<Vec<u8>, u32> = vocab.iter().map(|(id, b)| (b.clone(), *id)).collect();
+    let mut pairs = Vec::new();
+    for (a, b) in merges {
+        let joined = [a.as_bytes(), b.as_bytes()].concat();
+        if !ids.contains_key(&joined) {
+            let id = vocab.len() as u32;
+            ids.insert(joined.clone(), id);
+            vocab.push((id, joined));
+        }
+        pairs.push((ids[a.as_bytes()], ids[b.as_bytes()]));
+    }
+    BpeModel::new(vocab, pairs, ignore_merges).unwrap()
+}
+
+fn encode(model: &BpeModel, text: &str) -> Vec<Vec<u8>> {
+    let mut out = Vec::new();
+    model.encode_piece(text.as_bytes(), &mut out);
+    out.iter().map(|&id| model.token_bytes(id).unwrap().to_vec()).collect()
+}
+
+fn strings(tokens: &[&str]) -> Vec<Vec<u8>> {
+    tokens.iter().map(|t| t.as_bytes().to_vec()).collect()
+}
+
+#[test]
+fn hand_derived_merge_order() {
+    // One merge (a,a): left to right, non-overlapping.
+    let m = model(&[("a", "a")], false);
+    assert_eq!(encode(&m, "aaa"), strings(&["aa", "a"]));
+    assert_eq!(encode(&m, "aaaa"), strings(&["aa", "aa"]));
+    // The lower rank wins wherever it is: ab before ba gives ab|a, ba before ab gives a|ba.
+    assert_eq!(encode(&model(&[("a", "b"), ("b", "a")], false), "aba"), strings(&["ab", "a"]));
+    assert_eq!(encode(&model(&[("b", "a"), ("a", "b")], false), "aba"), strings(&["a", "ba"]));
+    // A chain: (a,b) then (ab,c) then (b,c) never applies to "abc".
+    assert_eq!(encode(&model(&[("a", "b"), ("ab", "c"), ("b", "c")], false), "abcbc"), strings(&["abc", "bc"]));
+}
+
+#[test]
+fn whole_piece_shortcut_only_when_exact() {
+    // "abc" exists as (a,bc), but (a,b) has the lower rank, so "abc" encodes as ab|c without
+    // ignore_merges, and as the single token with it.
+    let m = model(&[("a", "b"), ("b", "c"), ("a", "bc")], false);
+    assert_eq!(encode(&m, "abc"), strings(&["ab", "c"]));
+    let m = model(&[("a", "b"), ("b", "c"), ("a", "bc")], true);
+    assert_eq!(encode(&m, "abc"), strings(&["abc"]));
+}
+
+#[test]
+fn last_duplicate_pair_rank_wins() {
+    // merges [a b, b a, a b]: (a,b) has rank 2, so (b,a) (rank 1) goes first: "aba" -> a|ba.
+    let m = model(&[("a", "b"), ("b", "a"), ("a", "b")], false);
+    assert_eq!(encode(&m, "aba"), strings(&["a", "ba"]));
+}
+
+#[test]
+fn validation_errors() {
+    let missing_byte: Vec<(u32, Vec<u8>)> = (0..255u8).map(|b| (b as u32, vec![b])).collect();
+    let err = BpeModel::new(missing_byte, vec![], false).unwrap_err();
+    assert!(err.message.contains("0xFF"), "{}", err.message);
+    let mut dup_id = byte_vocab();
+    dup_id.push((3, b"ab".to_vec()));
+    assert!(BpeModel::new(dup_id, vec![], false).unwrap_err().message.contains("twice"));
+    let mut dup_bytes = byte_vocab();
+    dup_bytes.push((300, b"a".to_vec()));
+    assert!(BpeModel::new(dup_bytes, vec![], false).unwrap_err().message.contains("same bytes"));
+    assert!(BpeModel::new(byte_vocab(), vec![(1, 999)], false).unwrap_err().message.contains("not in the vocabulary"));
+    assert!(BpeModel::new(byte_vocab(), vec![(97, 98)], false).unwrap_err().message.contains("\"ab\""));
+    let mut far = byte_vocab();
+    far.push((u32::MAX, b"ab".to_vec()));
+    assert!(BpeModel::new(far, vec![], false).unwrap_err().message.contains("beyond"));
+    let mut empty = byte_vocab();
+    empty.push((256, vec![]));
+    assert!(BpeModel::new(empty, vec![], false).is_err());
+}
+
+/// The definition, literally: merge the lowest-rank adjacent pair, leftmost first, until none is left.
+fn naive_encode(pair_ranks: &HashMap<(u32, u32), (usize, u32)>, piece: &[u8]) -> Vec<u32> {
+    let mut parts: Vec<u32> = piece.iter().map(|&b| b as u32).collect();
+    loop {
+        let best = (0..parts.len().saturating_sub(1))
+            .filter_map(|i| pair_ranks.get(&(parts[i], parts[i + 1])).map(|&(rank, merged)| (rank, i, merged)))
+            .min();
+        let Some((_, i, merged)) = best else { return parts };
+        parts[i] = merged;
+        parts.remove(i + 1);
+    }
+}
+
+#[test]
+fn random_vocabularies_match_the_definition() {
+    let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+    for case in 0..60 {
+        let alphabet = &b"abcd"[..2 + case % 3];
+        let mut vocab = byte_vocab();
+        let mut ids: HashMap<Vec<u8>, u32> = vocab.iter().map(|(id, b)| (b.clone(), *id)).collect();
+        let mut merges = Vec::new();
+        let mut pool: Vec<u32> = alphabet.iter().map(|&b| b as u32).collect();
+        for _ in 0..(5 + rng.below(40)) {
+            let (a, b) = (pool[rng.below(pool.len())], pool[rng.below(pool.len())]);
+            let joined = [vocab[a as usize].1.clone(), vocab[b as usize].1.clone()].concat();
+            if !ids.contains_key(&joined) {
+                let id = vocab.len() as u32;
+                ids.insert(joined.clone(), id);
+                vocab.push((id, joined));
+                pool.push(id);
+            }
+            merges.push((a, b)); // duplicates of pairs and of results happen on purpose
+        }
+        let mut pair_ranks = HashMap::new();
+        for (rank, &(a, b)) in merges.iter().enumerate() {
+            let joined = [vocab[a as usize].1.clone(), vocab[b as usize].1.clone()].concat();
+            pair_ranks.insert((a, b), (rank, ids[&joined]));
+        }
+        for ignore_merges in [false, true] {
+            let model = BpeModel::new(vocab.clone(), merges.clone(), ignore_merges).unwrap();
+            for _ in 0..40 {
+                let len = [rng.below(12), rng.below(200), 63 + rng.below(3)][rng.below(3)];
+                let piece: Vec<u8> = (0..len).map(|_| alphabet[rng.below(alphabet.len())]).collect();
+                let expected = match ids.get(&piece) {
+                    Some(&id) if ignore_merges => vec![id],
+                    _ => naive_encode(&pair_ranks, &piece),
+                };
+                for _ in 0..2 {
+                    // twice: the second answer may come from the cache
+                    let mut got = Vec::new();
+                    model.encode_piece(&piece, &mut got);
+                    assert_eq!(got, expected, "case {case}, piece {:?}", String::from_utf8_lossy(&piece));
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn long_and_short_paths_agree() {
+    let m = model(&[("a", "a"), ("aa", "aa"), ("a", "b"), ("aaaa", "ab"), ("b", "a")], false);
+    for len in 1..300 {
+        let piece: Vec<u8> = (0..len).map(|i| if i % 7 == 6 { b'b' } else { b'a' }).collect();
+        let (mut short, mut long) = (Vec::new(), Vec::new());
+        m.merge_short(&piece, &mut short);
+        m.merge_long(&piece, &mut long);
+        assert_eq!(short, long, "length {len}");
+    }
+}
+
+#[test]
+fn one_mebibyte_of_one_letter_is_fast_enough() {
+    let m = model(&[("a", "a"), ("aa", "aa"), ("aaaa", "aaaa")], false);
+    let piece = vec![b'a'; 1 << 20];
+    let mut out = Vec::new();
+    m.encode_piece(&piece, &mut out);
+    assert_eq!(out.len(), (1 << 20) / 8);
+    assert!(out.iter().all(|&id| m.token_bytes(id) == Some(&b"aaaaaaaa"[..])));
+}
