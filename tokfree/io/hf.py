@@ -224,8 +224,8 @@ def parts_from_hf(document: Any, path: str = "tokenizer.json") -> TokenizerParts
     decoder = document.get("decoder")
     if decoder is not None and (not isinstance(decoder, dict) or decoder.get("type") != "ByteLevel"):
         raise _fail(path, "decoder", f"is {decoder!r}", "tokfree decodes byte-level BPE (decoder ByteLevel or null)")
-    pre_tokenizer = _pre_tokenizer_from_json(document.get("pre_tokenizer"), path)
     model = _checked_model(document.get("model"), path)
+    pre_tokenizer = _pre_tokenizer_from_json(document.get("pre_tokenizer"), path)
     vocab: dict[str, int] = model["vocab"]
     special_tokens = _special_tokens(document, vocab, path)
     special_ids = {token_id for _, token_id in special_tokens}
