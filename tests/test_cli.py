@@ -1,0 +1,65 @@
+"""The `tokfree` command line, run as a user would (a subprocess), against the Python API."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+import tokfree
+
+
+def run(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "tokfree", *args], input=stdin, capture_output=True, text=True, timeout=300)
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory, corpora):
+    folder = tmp_path_factory.mktemp("corpus")
+    paths = []
+    for name, texts in corpora.items():
+        path = folder / f"{name}.txt"
+        path.write_text("\n\n".join(texts), encoding="utf-8")
+        paths.append(str(path))
+    return folder, paths
+
+
+def test_train_encode_stats(files, tmp_path):
+    folder, paths = files
+    out = tmp_path / "tok.json"
+    result = run("train", "--input", str(folder / "*.txt"), "--vocab-size", "1000", "--pre-tokenizer", "gpt4",
+                 "--special-token", "<|endoftext|>", "--out", str(out), "--quiet")
+    assert result.returncode == 0, result.stderr
+    tok = tokfree.Tokenizer.from_file(out)
+    assert tok.vocab_size == 1000 and tok.pre_tokenizer == "gpt4" and tok.special_tokens == {"<|endoftext|>": 0}
+    # The same training through the Python API gives the same file.
+    tokfree.train_bpe(paths, 1000, pre_tokenizer="gpt4", special_tokens=["<|endoftext|>"], show_progress=False).save(tmp_path / "api.json")
+    assert (tmp_path / "api.json").read_bytes() == out.read_bytes()
+
+    text = "Hello tokfree, ça va? 12345"
+    ids = run("encode", "--tokenizer", str(out), "-", stdin=text)
+    assert ids.returncode == 0, ids.stderr
+    assert [int(i) for i in ids.stdout.split()] == tok.encode(text)
+    tokens = run("encode", "--tokenizer", str(out), "--tokens", "-", stdin="Hi there")
+    assert "".join(json.loads(tokens.stdout)) == "HiĠthere"  # byte-level strings: space is Ġ
+
+    stats = run("stats", "--tokenizer", str(out), *paths)
+    assert stats.returncode == 0, stats.stderr
+    rows = {line.split()[0]: line.split() for line in stats.stdout.splitlines()[2:]}
+    for path in paths:
+        content = open(path, encoding="utf-8").read()
+        _, n_bytes, n_chars, n_tokens, bytes_per_token, _ = rows[path]
+        assert int(n_bytes) == len(content.encode()) and int(n_chars) == len(content)
+        assert int(n_tokens) == len(tok.encode(content, allowed_special="all"))
+        assert float(bytes_per_token) == pytest.approx(len(content.encode()) / int(n_tokens), abs=1e-3)
+    assert "total" in rows
+
+
+def test_errors_exit_2_with_one_line(tmp_path):
+    result = run("train", "--input", str(tmp_path / "none*.txt"), "--vocab-size", "300", "--out", str(tmp_path / "x.json"), "--quiet")
+    assert result.returncode == 2
+    assert result.stderr.startswith("tokfree: error:") and "none*.txt" in result.stderr
+    result = run("encode", "--tokenizer", str(tmp_path / "missing.json"), "-", stdin="x")
+    assert result.returncode == 2 and "missing.json" in result.stderr
