@@ -4,10 +4,14 @@
 //! (text a custom regex does not match becomes its own piece, as HF's `Isolated` does), so
 //! concatenating the pieces gives the text back.
 //!
-//! This version matches every preset with `fancy_regex` (the engine tiktoken uses), so the
-//! semantics are exactly the patterns'. Hand-written linear-time scanners replace it for the presets.
+//! Presets run hand-written linear-time scanners (`scan.rs`) that split exactly as their regexes;
+//! custom patterns run `fancy_regex` (the engine tiktoken uses), with a backtracking limit.
+
+mod classes;
+mod scan;
 
 use crate::error::{Error, ErrorKind, Result};
+use scan::Preset;
 
 /// Names of the built-in presets, in the order the docs list them.
 pub const PRESETS: [&str; 6] = ["gpt2", "gpt4", "o200k", "llama3", "whitespace", "none"];
@@ -35,14 +39,14 @@ const O200K: &str = concat!(
 const LLAMA3: &str = r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
 const WHITESPACE: &str = r" ?\S+|\s+(?!\S)|\s+";
 
-/// The regex of a preset (None for "none" and for names that are not presets).
-fn preset_pattern(name: &str) -> Option<&'static str> {
+/// The scanner and regex of a preset (None for "none" and for names that are not presets).
+fn preset(name: &str) -> Option<(Preset, &'static str)> {
     match name {
-        "gpt2" => Some(GPT2),
-        "gpt4" => Some(GPT4),
-        "o200k" => Some(O200K),
-        "llama3" => Some(LLAMA3),
-        "whitespace" => Some(WHITESPACE),
+        "gpt2" => Some((Preset::Gpt2, GPT2)),
+        "gpt4" => Some((Preset::Gpt4, GPT4)),
+        "o200k" => Some((Preset::O200k, O200K)),
+        "llama3" => Some((Preset::Llama3, LLAMA3)),
+        "whitespace" => Some((Preset::Whitespace, WHITESPACE)),
         _ => None,
     }
 }
@@ -51,6 +55,8 @@ fn preset_pattern(name: &str) -> Option<&'static str> {
 enum Splitter {
     /// The whole text is one piece.
     Whole,
+    /// A preset's hand-written scanner.
+    Scan(Preset),
     /// Matches of a regex, with unmatched gaps kept as pieces.
     Regex(Box<fancy_regex::Regex>),
 }
@@ -87,12 +93,11 @@ impl PreTokenizer {
                 format!("pre-tokenizer \"\" is empty; pass a preset {PRESETS:?} or a non-empty regex"),
             ));
         }
-        let (name, pattern) = match preset_pattern(spec) {
-            Some(pattern) => (spec.to_string(), pattern.to_string()),
-            None => ("regex".to_string(), spec.to_string()),
-        };
-        let regex = compile(&pattern)?;
-        Ok(PreTokenizer { name, pattern: Some(pattern), splitter: Splitter::Regex(Box::new(regex)) })
+        if let Some((scanner, pattern)) = preset(spec) {
+            return Ok(PreTokenizer { name: spec.to_string(), pattern: Some(pattern.to_string()), splitter: Splitter::Scan(scanner) });
+        }
+        let regex = compile(spec)?;
+        Ok(PreTokenizer { name: "regex".to_string(), pattern: Some(spec.to_string()), splitter: Splitter::Regex(Box::new(regex)) })
     }
 
     /// The preset name, or "regex" for a custom pattern.
@@ -112,6 +117,10 @@ impl PreTokenizer {
                 if !text.is_empty() {
                     spans.push((0, text.len()));
                 }
+                Ok(())
+            }
+            Splitter::Scan(preset) => {
+                scan::split(*preset, text, spans);
                 Ok(())
             }
             Splitter::Regex(regex) => {
@@ -173,6 +182,56 @@ mod tests {
     fn custom_regex_keeps_gaps() {
         assert_eq!(pieces(r"\d+", "ab12cd3"), vec!["ab", "12", "cd", "3"]);
         assert_eq!(pieces(r"x*", "abxxc"), vec!["ab", "xx", "c"]);
+    }
+
+    /// xorshift64*: seeded, so the random cases are the same on every run.
+    struct Rng(u64);
+    impl Rng {
+        fn below(&mut self, n: usize) -> usize {
+            self.0 ^= self.0 >> 12;
+            self.0 ^= self.0 << 25;
+            self.0 ^= self.0 >> 27;
+            (self.0.wrapping_mul(0x2545_F491_4F6C_DD1D) % n as u64) as usize
+        }
+    }
+
+    /// Every scanner splits as fancy-regex does with the preset's pattern, on random text weighted
+    /// toward the hard cases (whitespace mixes, contractions, ſ, digits, case changes, marks, CJK).
+    #[test]
+    fn scanners_match_their_regex() {
+        const HARD: &[&str] = &[
+            " ", " ", " ", "  ", "\t", "\r", "\n", "\r\n", "\u{a0}", "\u{3000}", "\u{2028}", "\u{85}", "\u{b}",
+            "'", "'", "s", "S", "t", "T", "re", "RE", "ve", "ll", "Ll", "m", "d", "D", "\u{17f}", "'s", "'T", "'re",
+            "1", "23", "4567", "\u{663}", "\u{2164}", "a", "b", "Z", "Hello", "world", "\u{1c5}", "\u{2b0}",
+            "\u{301}", "\u{308}", "\u{e9}", "\u{c9}", "\u{4e2d}", "\u{6587}", "\u{3072}", "\u{d55c}",
+            "\u{5e9}", "\u{645}", "!", "?", ".", ",", "/", "//", "-", "(", "\u{1f600}", "\u{1d518}", "\u{df}",
+        ];
+        let mut rng = Rng(0x1234_5678_9ABC_DEF1);
+        for name in ["gpt2", "gpt4", "o200k", "llama3", "whitespace"] {
+            let scanner = PreTokenizer::new(name).unwrap();
+            let regex = PreTokenizer { name: "regex".into(), pattern: scanner.pattern.clone(), splitter: Splitter::Regex(Box::new(compile(scanner.pattern().unwrap()).unwrap())) };
+            for case in 0..20_000 {
+                let text: String = (0..rng.below(14)).map(|_| HARD[rng.below(HARD.len())]).collect();
+                let (mut ours, mut theirs) = (Vec::new(), Vec::new());
+                scanner.split_into(&text, &mut ours).unwrap();
+                regex.split_into(&text, &mut theirs).unwrap();
+                assert_eq!(ours, theirs, "{name} case {case}: {text:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn long_runs_are_linear() {
+        for name in ["gpt2", "gpt4", "o200k", "llama3", "whitespace"] {
+            let splitter = PreTokenizer::new(name).unwrap();
+            for text in ["a".repeat(1 << 20), " ".repeat(1 << 20), format!("{}x", " ".repeat(1 << 20)), "\n".repeat(1 << 20)] {
+                let mut spans = Vec::new();
+                splitter.split_into(&text, &mut spans).unwrap();
+                assert_eq!(spans.first().unwrap().0, 0);
+                assert_eq!(spans.last().unwrap().1, text.len());
+                assert!(spans.windows(2).all(|w| w[0].1 == w[1].0));
+            }
+        }
     }
 
     #[test]
