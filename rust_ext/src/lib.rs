@@ -11,4 +11,7 @@ pub mod train;
 #[cfg(feature = "python")]
 mod py;
 
+#[cfg(test)]
+mod test_rng;
+
 pub use error::{Error, ErrorKind, Result};

@@ -5,7 +5,7 @@
 //! Sharded mutexes keep contention low under `encode_batch`; when a shard is full it simply stops
 //! inserting (no eviction bookkeeping on the hot path).
 
-use std::hash::{BuildHasher, Hash, Hasher};
+use std::hash::BuildHasher;
 use std::sync::Mutex;
 
 use rustc_hash::{FxBuildHasher, FxHashMap};
@@ -28,10 +28,8 @@ impl PieceCache {
     }
 
     fn shard(&self, piece: &[u8]) -> std::sync::MutexGuard<'_, Shard> {
-        let mut hasher = FxBuildHasher.build_hasher();
-        piece.hash(&mut hasher);
         // The high bits: FxHash's low bits are weak for short keys.
-        let index = (hasher.finish() >> 58) as usize % SHARDS;
+        let index = (FxBuildHasher.hash_one(piece) >> 58) as usize % SHARDS;
         self.shards[index].lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 

@@ -1,21 +1,7 @@
 use std::collections::HashMap;
 
 use super::*;
-
-/// xorshift64*: a tiny seeded generator, so the random cases are the same on every run.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-}
+use crate::test_rng::Rng;
 
 fn byte_vocab() -> Vec<(u32, Vec<u8>)> {
     (0..=255u8).map(|b| (b as u32, vec![b])).collect()
@@ -114,7 +100,7 @@ fn naive_encode(pair_ranks: &HashMap<(u32, u32), (usize, u32)>, piece: &[u8]) ->
 
 #[test]
 fn random_vocabularies_match_the_definition() {
-    let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+    let mut rng = Rng::new(1);
     for case in 0..60 {
         let alphabet = &b"abcd"[..2 + case % 3];
         let mut vocab = byte_vocab();

@@ -158,6 +158,7 @@ impl PreTokenizer {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_rng::Rng;
 
     fn pieces<'a>(spec: &str, text: &'a str) -> Vec<&'a str> {
         let mut spans = Vec::new();
@@ -184,17 +185,6 @@ mod tests {
         assert_eq!(pieces(r"x*", "abxxc"), vec!["ab", "xx", "c"]);
     }
 
-    /// xorshift64*: seeded, so the random cases are the same on every run.
-    struct Rng(u64);
-    impl Rng {
-        fn below(&mut self, n: usize) -> usize {
-            self.0 ^= self.0 >> 12;
-            self.0 ^= self.0 << 25;
-            self.0 ^= self.0 >> 27;
-            (self.0.wrapping_mul(0x2545_F491_4F6C_DD1D) % n as u64) as usize
-        }
-    }
-
     /// Every scanner splits as fancy-regex does with the preset's pattern, on random text weighted
     /// toward the hard cases (whitespace mixes, contractions, ſ, digits, case changes, marks, CJK).
     #[test]
@@ -206,7 +196,7 @@ mod tests {
             "\u{301}", "\u{308}", "\u{e9}", "\u{c9}", "\u{4e2d}", "\u{6587}", "\u{3072}", "\u{d55c}",
             "\u{5e9}", "\u{645}", "!", "?", ".", ",", "/", "//", "-", "(", "\u{1f600}", "\u{1d518}", "\u{df}",
         ];
-        let mut rng = Rng(0x1234_5678_9ABC_DEF1);
+        let mut rng = Rng::new(2);
         for name in ["gpt2", "gpt4", "o200k", "llama3", "whitespace"] {
             let scanner = PreTokenizer::new(name).unwrap();
             let regex = PreTokenizer { name: "regex".into(), pattern: scanner.pattern.clone(), splitter: Splitter::Regex(Box::new(compile(scanner.pattern().unwrap()).unwrap())) };

@@ -20,7 +20,6 @@ pub enum Preset {
 
 const CR: u32 = '\r' as u32;
 const LF: u32 = '\n' as u32;
-const APOSTROPHE: u32 = '\'' as u32;
 const LONG_S: u32 = 0x17F; // 'ſ' case-folds to 's', so `(?i:'s)` matches "'ſ"
 
 struct Text<'a> {
@@ -216,18 +215,22 @@ impl Text<'_> {
             return self.run_max(i, NUMBER, 3);
         }
         // ` ?[^\s\p{L}\p{N}]+[\r\n]*`
-        let other_from = if cp == ' ' as u32 && i + len < self.bytes.len() && Self::is_other(self.class_at(i + len)) {
-            Some(i + len)
-        } else if Self::is_other(flags) {
-            Some(i)
-        } else {
-            None
-        };
-        if let Some(j) = other_from {
-            let end = self.run(j, Self::is_other);
+        if let Some(end) = self.other_run(i, cp, len, flags) {
             return self.newline_tail(end, false);
         }
         self.newline_spaces(i, run_to_end_first)
+    }
+
+    /// ` ?[^\s\p{L}\p{N}]+` at `i` (whose char is `cp`, `len` bytes, class `flags`): its end, or None.
+    fn other_run(&self, i: usize, cp: u32, len: usize, flags: u8) -> Option<usize> {
+        let from = if cp == ' ' as u32 && i + len < self.bytes.len() && Self::is_other(self.class_at(i + len)) {
+            i + len
+        } else if Self::is_other(flags) {
+            i
+        } else {
+            return None;
+        };
+        Some(self.run(from, Self::is_other))
     }
 
     /// `[\r\n]*` (or `[\r\n/]*` with `slash`) from `i`.
@@ -285,15 +288,7 @@ impl Text<'_> {
             return self.run_max(i, NUMBER, 3);
         }
         // ` ?[^\s\p{L}\p{N}]+[\r\n/]*`
-        let other_from = if cp == ' ' as u32 && i + len < self.bytes.len() && Self::is_other(self.class_at(i + len)) {
-            Some(i + len)
-        } else if Self::is_other(flags) {
-            Some(i)
-        } else {
-            None
-        };
-        if let Some(j) = other_from {
-            let end = self.run(j, Self::is_other);
+        if let Some(end) = self.other_run(i, cp, len, flags) {
             return self.newline_tail(end, true);
         }
         self.newline_spaces(i, false)

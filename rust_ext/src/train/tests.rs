@@ -6,24 +6,7 @@ use std::collections::HashMap;
 use super::count::{self, CutRule};
 use super::learn::{self, Learned, Params, LONG_WORD};
 use super::*;
-
-/// xorshift64*: deterministic, no dependency.
-struct Rng(u64);
-
-impl Rng {
-    fn new(seed: u64) -> Self {
-        Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
-    }
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-}
+use crate::test_rng::Rng;
 
 /// The contract's training semantics, literally: recount every pair at every step.
 fn naive(words: &[(Vec<u8>, u64)], params: &Params) -> Learned {
