@@ -7,7 +7,7 @@ INSTALLED := $(VENV)/.installed
 BUILT     := $(VENV)/.built
 RUST_SRC  := $(shell find rust_ext/src -name '*.rs' 2>/dev/null) rust_ext/Cargo.toml
 
-.PHONY: demo test test-rust test-python develop bench data clean
+.PHONY: demo test test-rust test-python develop bench clean
 
 $(INSTALLED): pyproject.toml rust_ext/Cargo.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -35,7 +35,7 @@ test-rust:
 
 bench: $(BUILT)
 	$(PY) benchmarks/bench_encode.py
-	$(PY) benchmarks/bench_train.py
+	$(PY) benchmarks/bench_train.py --size-mb 100
 
 clean:
 	rm -rf $(VENV) rust_ext/target
