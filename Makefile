@@ -9,14 +9,17 @@ RUST_SRC  := $(shell find rust_ext/src -name '*.rs' 2>/dev/null) rust_ext/Cargo.
 
 .PHONY: demo test test-rust test-python develop bench clean
 
-$(INSTALLED): pyproject.toml rust_ext/Cargo.toml
+# One target, so a fresh machine builds the extension once: the first run (or a changed
+# pyproject.toml) installs everything with pip, which builds the extension; later Rust changes
+# only rebuild it with maturin.
+$(BUILT): pyproject.toml $(RUST_SRC)
 	test -x $(PY) || python3 -m venv $(VENV)
-	$(PIP) install --quiet --upgrade pip
-	$(PIP) install --quiet -e ".[all,dev]"
-	touch $(INSTALLED) $(BUILT)
-
-$(BUILT): $(INSTALLED) $(RUST_SRC)
-	$(VENV)/bin/maturin develop --release --quiet --skip-install
+	if [ ! -f $(INSTALLED) ] || [ pyproject.toml -nt $(INSTALLED) ]; then \
+		$(PIP) install --quiet --upgrade pip && \
+		$(PIP) install --quiet -e ".[all,dev]" && touch $(INSTALLED); \
+	else \
+		$(VENV)/bin/maturin develop --release --quiet --skip-install; \
+	fi
 	touch $(BUILT)
 
 develop: $(BUILT)
