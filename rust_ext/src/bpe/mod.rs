@@ -3,10 +3,11 @@
 //! Merge semantics are HF's: start from single bytes, repeatedly merge the adjacent pair of lowest
 //! merge rank (leftmost on ties) until no adjacent pair is a merge. Three paths give that result:
 //! a whole-piece lookup (exact when the token is known to encode to itself), a quadratic scan for
-//! short pieces (fastest below ~64 bytes), and a heap over linked symbols for long ones
-//! (O(n log n): 1 MiB of one letter must not take minutes).
+//! short pieces (fastest below ~64 bytes), and a priority queue over linked symbols for long ones
+//! (`long.rs`: 1 MiB of one letter must not take minutes).
 
 mod cache;
+mod long;
 
 use rustc_hash::FxHashMap;
 
@@ -218,7 +219,7 @@ impl BpeModel {
         if piece.len() < LONG_PIECE {
             self.merge_short(piece, out);
         } else {
-            self.merge_long(piece, out);
+            long::merge_long(self, piece, out);
         }
     }
 
@@ -243,59 +244,6 @@ impl BpeModel {
             }
         }
         out.extend_from_slice(&parts);
-    }
-
-    /// O(n log n): symbols in a linked list, candidate merges in a min-heap keyed by (rank, position);
-    /// stale entries are recognised on pop (dead symbol, changed neighbour or changed pair).
-    fn merge_long(&self, piece: &[u8], out: &mut Vec<u32>) {
-        use std::cmp::Reverse;
-        use std::collections::BinaryHeap;
-
-        const NONE: u32 = u32::MAX;
-        let n = piece.len();
-        let mut ids: Vec<u32> = piece.iter().map(|&b| self.byte_ids[b as usize]).collect();
-        let mut next: Vec<u32> = (1..=n as u32).collect();
-        next[n - 1] = NONE;
-        let mut prev: Vec<u32> = (0..n as u32).map(|i| i.wrapping_sub(1)).collect();
-        prev[0] = NONE;
-        let mut alive = vec![true; n];
-        let mut heap: BinaryHeap<Reverse<(u32, u32)>> = BinaryHeap::with_capacity(n);
-        for i in 0..n - 1 {
-            if let Some((rank, _)) = self.rank(ids[i], ids[i + 1]) {
-                heap.push(Reverse((rank, i as u32)));
-            }
-        }
-        while let Some(Reverse((rank, pos))) = heap.pop() {
-            let pos = pos as usize;
-            if !alive[pos] || next[pos] == NONE {
-                continue;
-            }
-            let right = next[pos] as usize;
-            let Some((current, merged)) = self.rank(ids[pos], ids[right]) else { continue };
-            if current != rank {
-                continue;
-            }
-            ids[pos] = merged;
-            alive[right] = false;
-            next[pos] = next[right];
-            if next[pos] != NONE {
-                prev[next[pos] as usize] = pos as u32;
-                if let Some((r, _)) = self.rank(merged, ids[next[pos] as usize]) {
-                    heap.push(Reverse((r, pos as u32)));
-                }
-            }
-            if prev[pos] != NONE {
-                let left = prev[pos] as usize;
-                if let Some((r, _)) = self.rank(ids[left], merged) {
-                    heap.push(Reverse((r, left as u32)));
-                }
-            }
-        }
-        let mut i = 0u32;
-        while i != NONE {
-            out.push(ids[i as usize]);
-            i = next[i as usize];
-        }
     }
 }
 

@@ -11,7 +11,7 @@ fn byte_vocab() -> Vec<(u32, Vec<u8>)> {
 fn model(merges: &[(&str, &str)], ignore_merges: bool) -> BpeModel {
     let mut vocab = byte_vocab();
     let mut ids: HashMap<Vec<u8>, u32> = vocab.iter().map(|(id, b)| (b.clone(), *id)).collect();
-    let mut pairs = Vec::new();
+    // All tokens first: a merge list out of BPE order may use a token that a later merge makes.
     for (a, b) in merges {
         let joined = [a.as_bytes(), b.as_bytes()].concat();
         if !ids.contains_key(&joined) {
@@ -19,8 +19,8 @@ fn model(merges: &[(&str, &str)], ignore_merges: bool) -> BpeModel {
             ids.insert(joined.clone(), id);
             vocab.push((id, joined));
         }
-        pairs.push((ids[a.as_bytes()], ids[b.as_bytes()]));
     }
+    let pairs = merges.iter().map(|(a, b)| (ids[a.as_bytes()], ids[b.as_bytes()])).collect();
     BpeModel::new(vocab, pairs, ignore_merges).unwrap()
 }
 
@@ -146,12 +146,52 @@ fn random_vocabularies_match_the_definition() {
 #[test]
 fn long_and_short_paths_agree() {
     let m = model(&[("a", "a"), ("aa", "aa"), ("a", "b"), ("aaaa", "ab"), ("b", "a")], false);
-    for len in 1..300 {
+    for len in 2..300 {
         let piece: Vec<u8> = (0..len).map(|i| if i % 7 == 6 { b'b' } else { b'a' }).collect();
         let (mut short, mut long) = (Vec::new(), Vec::new());
         m.merge_short(&piece, &mut short);
-        m.merge_long(&piece, &mut long);
+        long::merge_long(&m, &piece, &mut long);
         assert_eq!(short, long, "length {len}");
+    }
+}
+
+/// Random merge lists over a 3-letter alphabet, in random order: some are BPE-ordered (a merge
+/// only uses tokens made by earlier merges), some not, which sends the long path to its
+/// binary-heap fallback. Every path must give the quadratic scan's answer.
+#[test]
+fn long_path_matches_the_scan_on_random_merge_lists() {
+    let mut rng = Rng::new(11);
+    let letters = ["a", "b", "c"];
+    for case in 0..300 {
+        let mut tokens: Vec<String> = letters.iter().map(|s| s.to_string()).collect();
+        let mut merges: Vec<(String, String)> = Vec::new();
+        for _ in 0..rng.below(12) + 1 {
+            let left = tokens[rng.below(tokens.len())].clone();
+            let right = tokens[rng.below(tokens.len())].clone();
+            if merges.iter().any(|(l, r)| *l == left && *r == right) {
+                continue;
+            }
+            tokens.push(format!("{left}{right}"));
+            merges.push((left, right));
+        }
+        if case % 3 == 0 {
+            // Shuffle: later merges may now come first (non-monotone ranks).
+            for i in (1..merges.len()).rev() {
+                merges.swap(i, rng.below(i + 1));
+            }
+        }
+        let pairs: Vec<(&str, &str)> = merges.iter().map(|(l, r)| (l.as_str(), r.as_str())).collect();
+        let m = model(&pairs, false);
+        for _ in 0..10 {
+            let len = 2 + rng.below(200);
+            let piece: Vec<u8> = (0..len).map(|_| letters[rng.below(3)].as_bytes()[0]).collect();
+            let (mut short, mut long, mut heap) = (Vec::new(), Vec::new(), Vec::new());
+            m.merge_short(&piece, &mut short);
+            long::merge_long(&m, &piece, &mut long);
+            long::merge_with_binary_heap(&m, &piece, &mut heap);
+            assert_eq!(short, long, "case {case}: merges {merges:?}, piece {:?}", String::from_utf8_lossy(&piece));
+            assert_eq!(short, heap, "case {case}");
+        }
     }
 }
 
