@@ -226,6 +226,9 @@ impl MergeQueue for BinaryHeap<Reverse<u64>> {
 
 /// Appends the ids of `piece` (at least 2 bytes) to `out`.
 pub(super) fn merge_long(model: &BpeModel, piece: &[u8], out: &mut Vec<u32>) {
+    if piece.iter().all(|&b| b == piece[0]) && merge_run(model, piece[0], piece.len(), out) {
+        return;
+    }
     let served = SCRATCH.with(|scratch| match scratch.try_borrow_mut() {
         Ok(mut scratch) => {
             let queue = RankBuckets::new(&mut scratch, model.merges.len());
@@ -237,6 +240,69 @@ pub(super) fn merge_long(model: &BpeModel, piece: &[u8], out: &mut Vec<u32>) {
         let done = merge_with(model, piece, out, BinaryHeap::with_capacity(piece.len()));
         debug_assert!(done);
     }
+}
+
+/// One byte repeated `n` times (a megabyte of spaces, newlines or one letter), in O(log n) steps.
+///
+/// Under BPE such a piece stays "one token T repeated `count` times, then a short tail": when
+/// (T, T) is the lowest-ranked pair, the left-to-right sweep over its occurrences turns the run
+/// into (TT)^(count/2), plus one T in front of the tail if `count` is odd. So the run is merged
+/// as a whole and only the tail is explicit. The sweep is only that simple if the pairs it
+/// creates rank after (T, T); otherwise this returns false (`out` untouched) for the general loop.
+fn merge_run(model: &BpeModel, byte: u8, n: usize, out: &mut Vec<u32>) -> bool {
+    let mut unit = model.byte_ids[byte as usize];
+    let mut count = n;
+    let mut tail: std::collections::VecDeque<u32> = std::collections::VecDeque::new();
+    let after = |rank: Option<(u32, u32)>, r: u32| rank.is_none_or(|(other, _)| other > r);
+    loop {
+        while tail.front() == Some(&unit) {
+            tail.pop_front();
+            count += 1;
+        }
+        // The lowest-ranked pair touching the tail (leftmost on ties); index 0 is (unit, tail[0]).
+        let mut best: Option<(u32, usize, u32)> = None;
+        let mut consider = |found: Option<(u32, u32)>, index: usize| {
+            if let Some((rank, merged)) = found {
+                if best.is_none_or(|(best_rank, _, _)| rank < best_rank) {
+                    best = Some((rank, index, merged));
+                }
+            }
+        };
+        if count > 0 && !tail.is_empty() {
+            consider(model.rank(unit, tail[0]), 0);
+        }
+        for i in 1..tail.len() {
+            consider(model.rank(tail[i - 1], tail[i]), i);
+        }
+        let run = if count >= 2 { model.rank(unit, unit) } else { None };
+        match (run, best) {
+            (Some((rank, merged)), best) if best.is_none_or(|(tail_rank, _, _)| rank <= tail_rank) => {
+                let safe = after(model.rank(merged, unit), rank)
+                    && after(model.rank(merged, merged), rank)
+                    && (count % 2 == 1 || tail.front().is_none_or(|&first| after(model.rank(merged, first), rank)));
+                if !safe {
+                    return false;
+                }
+                if count % 2 == 1 {
+                    tail.push_front(unit);
+                }
+                unit = merged;
+                count /= 2;
+            }
+            (_, Some((_, 0, merged))) => {
+                count -= 1;
+                tail[0] = merged;
+            }
+            (_, Some((_, index, merged))) => {
+                tail[index - 1] = merged;
+                tail.remove(index);
+            }
+            (_, None) => break,
+        }
+    }
+    out.extend(std::iter::repeat_n(unit, count));
+    out.extend(tail);
+    true
 }
 
 /// The fallback path on its own, for the tests.

@@ -195,6 +195,40 @@ fn long_path_matches_the_scan_on_random_merge_lists() {
     }
 }
 
+/// Runs of one byte take a shortcut (the run is merged as a whole); random merge lists over
+/// "a" and "b" (the tail can hold other tokens), shuffled or not, must give the general answer.
+#[test]
+fn runs_of_one_byte_match_the_general_loop() {
+    let mut rng = Rng::new(5);
+    for case in 0..400 {
+        let mut tokens: Vec<String> = vec!["a".into(), "b".into()];
+        let mut merges: Vec<(String, String)> = Vec::new();
+        for _ in 0..rng.below(14) + 1 {
+            let left = tokens[rng.below(tokens.len())].clone();
+            let right = tokens[rng.below(tokens.len())].clone();
+            if merges.iter().any(|(l, r)| *l == left && *r == right) {
+                continue;
+            }
+            tokens.push(format!("{left}{right}"));
+            merges.push((left, right));
+        }
+        if case % 3 == 0 {
+            for i in (1..merges.len()).rev() {
+                merges.swap(i, rng.below(i + 1));
+            }
+        }
+        let pairs: Vec<(&str, &str)> = merges.iter().map(|(l, r)| (l.as_str(), r.as_str())).collect();
+        let m = model(&pairs, false);
+        for len in [64, 65, 100, 127, 128, 129, 200, 255, 256, 257, 300 + rng.below(300)] {
+            let piece = vec![b'a'; len];
+            let (mut expected, mut got) = (Vec::new(), Vec::new());
+            long::merge_with_binary_heap(&m, &piece, &mut expected);
+            long::merge_long(&m, &piece, &mut got);
+            assert_eq!(got, expected, "case {case}: merges {merges:?}, {len} a's");
+        }
+    }
+}
+
 #[test]
 fn one_mebibyte_of_one_letter_is_fast_enough() {
     let m = model(&[("a", "a"), ("aa", "aa"), ("aaaa", "aaaa")], false);
