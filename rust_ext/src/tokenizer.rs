@@ -174,7 +174,8 @@ impl Tokenizer {
         Ok(bytes)
     }
 
-    fn max_id(&self) -> u32 {
+    /// The largest model or special id.
+    pub fn max_id(&self) -> u32 {
         let special_max = self.special_tokens.iter().map(|&(_, id)| id).max().unwrap_or(0);
         self.model.max_id().max(special_max)
     }

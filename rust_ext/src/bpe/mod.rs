@@ -24,12 +24,27 @@ fn pair_key(left: u32, right: u32) -> u64 {
     ((left as u64) << 32) | right as u64
 }
 
+/// Up to 15 bytes packed into a u128 with the length in the top byte (None if longer).
+#[inline]
+fn pack(bytes: &[u8]) -> Option<u128> {
+    if bytes.len() > 15 {
+        return None;
+    }
+    let mut buffer = [0u8; 16];
+    buffer[..bytes.len()].copy_from_slice(bytes);
+    buffer[15] = bytes.len() as u8;
+    Some(u128::from_le_bytes(buffer))
+}
+
 /// A byte-level BPE vocabulary with ranked merges.
 #[derive(Debug)]
 pub struct BpeModel {
     /// id -> bytes (None for ids not in the vocabulary).
     id_to_bytes: Vec<Option<Box<[u8]>>>,
     bytes_to_id: FxHashMap<Box<[u8]>, u32>,
+    /// The tokens of at most 15 bytes again, keyed by `pack`: the whole-piece lookup for typical
+    /// pieces then hashes one u128 and compares keys in place (no slice hash, no pointer chase).
+    short_ids: FxHashMap<u128, u32>,
     byte_ids: [u32; 256],
     /// (left, right) -> (rank, merged id).
     pair_ranks: FxHashMap<u64, (u32, u32)>,
@@ -46,6 +61,7 @@ impl Clone for BpeModel {
         BpeModel {
             id_to_bytes: self.id_to_bytes.clone(),
             bytes_to_id: self.bytes_to_id.clone(),
+            short_ids: self.short_ids.clone(),
             byte_ids: self.byte_ids,
             pair_ranks: self.pair_ranks.clone(),
             merges: self.merges.clone(),
@@ -125,6 +141,7 @@ impl BpeModel {
         }
         let mut model = BpeModel {
             id_to_bytes,
+            short_ids: FxHashMap::default(),
             bytes_to_id,
             byte_ids,
             pair_ranks,
@@ -134,6 +151,7 @@ impl BpeModel {
             len,
             cache: PieceCache::new(),
         };
+        model.short_ids = model.bytes_to_id.iter().filter_map(|(bytes, &id)| Some((pack(bytes)?, id))).collect();
         model.encodes_to_itself = model.self_consistency();
         Ok(model)
     }
@@ -200,7 +218,11 @@ impl BpeModel {
             }
             _ => {}
         }
-        if let Some(&id) = self.bytes_to_id.get(piece) {
+        let whole = match pack(piece) {
+            Some(packed) => self.short_ids.get(&packed),
+            None => self.bytes_to_id.get(piece),
+        };
+        if let Some(&id) = whole {
             if self.ignore_merges || self.encodes_to_itself[id as usize] {
                 out.push(id);
                 return;

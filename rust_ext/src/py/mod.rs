@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use pyo3::exceptions::PyRuntimeError;
 use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBytes, PyList, PyString};
 
 use crate::bpe::BpeModel;
@@ -126,13 +127,24 @@ struct PyTokenizer {
     inner: Arc<Tokenizer>,
     /// The policy for the default arguments (nothing allowed, everything disallowed).
     default_policy: SpecialPolicy,
+    /// A Python int for every id, made on first use: a list of ids then costs an incref per
+    /// token instead of an int allocation (~25 ns per token, a quarter of the encode).
+    ints: PyOnceLock<Vec<Py<PyAny>>>,
 }
 
 impl PyTokenizer {
     fn wrap(inner: Tokenizer) -> Self {
         let k = inner.special_tokens().len();
         let default_policy = SpecialPolicy { allowed: vec![false; k], disallowed: vec![true; k] };
-        PyTokenizer { inner: Arc::new(inner), default_policy }
+        PyTokenizer { inner: Arc::new(inner), default_policy, ints: PyOnceLock::new() }
+    }
+
+    /// `ids` as a Python list (every id is one of this tokenizer's).
+    fn id_list<'py>(&self, py: Python<'py>, ids: &[u32]) -> PyResult<Bound<'py, PyList>> {
+        let ints = self.ints.get_or_try_init(py, || {
+            (0..=self.inner.max_id()).map(|id| Ok(id.into_pyobject(py)?.into_any().unbind())).collect::<PyResult<Vec<_>>>()
+        })?;
+        PyList::new(py, ids.iter().map(|&id| ints[id as usize].bind(py)))
     }
 
     fn policy(&self, allowed: Option<&Bound<'_, PyAny>>, disallowed: Option<&Bound<'_, PyAny>>) -> PyResult<SpecialPolicy> {
@@ -194,23 +206,24 @@ impl PyTokenizer {
             tokenizer.encode(text, &policy, offsets)
         }
         .map_err(to_py_err)?;
+        let ids = self.id_list(py, &ids)?;
         if offsets {
             Ok((ids, spans).into_pyobject(py)?.into_any())
         } else {
-            Ok(PyList::new(py, ids)?.into_any())
+            Ok(ids.into_any())
         }
     }
 
     /// Ids of every text, encoded in parallel with the GIL released.
     #[pyo3(signature = (texts, allowed_special=None, disallowed_special=None, num_threads=None))]
-    fn encode_batch(
+    fn encode_batch<'py>(
         &self,
-        py: Python<'_>,
+        py: Python<'py>,
         texts: Vec<pyo3::pybacked::PyBackedStr>,
         allowed_special: Option<&Bound<'_, PyAny>>,
         disallowed_special: Option<&Bound<'_, PyAny>>,
         num_threads: Option<usize>,
-    ) -> PyResult<Vec<Vec<u32>>> {
+    ) -> PyResult<Bound<'py, PyList>> {
         let policy = self.policy(allowed_special, disallowed_special)?;
         let tokenizer = &self.inner;
         let pool = match num_threads {
@@ -225,7 +238,8 @@ impl PyTokenizer {
                 None => tokenizer.encode_batch(&refs, &policy),
             }
         });
-        result.map_err(to_py_err)
+        let lists = result.map_err(to_py_err)?.iter().map(|ids| self.id_list(py, ids)).collect::<PyResult<Vec<_>>>()?;
+        PyList::new(py, lists)
     }
 
     /// The bytes of `ids`.
