@@ -338,8 +338,9 @@ fn merge_with(model: &BpeModel, piece: &[u8], out: &mut Vec<u32>, mut queue: imp
             merged: NONE,
         })
         .collect();
-    for i in 0..n - 1 {
-        if let Some((rank, merged)) = model.rank(symbols[i].id, symbols[i + 1].id) {
+    for (i, window) in piece.windows(2).enumerate() {
+        let (rank, merged) = model.byte_pairs[(window[0] as usize) << 8 | window[1] as usize];
+        if rank != NONE {
             symbols[i].rank = rank;
             symbols[i].merged = merged;
             queue.push(key(rank, i as u32));

@@ -45,6 +45,9 @@ pub struct BpeModel {
     /// The tokens of at most 15 bytes again, keyed by `pack`: the whole-piece lookup for typical
     /// pieces then hashes one u128 and compares keys in place (no slice hash, no pointer chase).
     short_ids: FxHashMap<u128, u32>,
+    /// (rank, merged id) of every pair of single bytes, (NONE, NONE) if no merge: the first
+    /// round of a long piece looks up one pair per byte, so these come from a dense table.
+    byte_pairs: Box<[(u32, u32)]>,
     byte_ids: [u32; 256],
     /// (left, right) -> (rank, merged id).
     pair_ranks: FxHashMap<u64, (u32, u32)>,
@@ -62,6 +65,7 @@ impl Clone for BpeModel {
             id_to_bytes: self.id_to_bytes.clone(),
             bytes_to_id: self.bytes_to_id.clone(),
             short_ids: self.short_ids.clone(),
+            byte_pairs: self.byte_pairs.clone(),
             byte_ids: self.byte_ids,
             pair_ranks: self.pair_ranks.clone(),
             merges: self.merges.clone(),
@@ -142,6 +146,7 @@ impl BpeModel {
         let mut model = BpeModel {
             id_to_bytes,
             short_ids: FxHashMap::default(),
+            byte_pairs: Box::new([]),
             bytes_to_id,
             byte_ids,
             pair_ranks,
@@ -152,6 +157,9 @@ impl BpeModel {
             cache: PieceCache::new(),
         };
         model.short_ids = model.bytes_to_id.iter().filter_map(|(bytes, &id)| Some((pack(bytes)?, id))).collect();
+        model.byte_pairs = (0..1usize << 16)
+            .map(|pair| model.rank(byte_ids[pair >> 8], byte_ids[pair & 255]).unwrap_or((u32::MAX, u32::MAX)))
+            .collect();
         model.encodes_to_itself = model.self_consistency();
         Ok(model)
     }
