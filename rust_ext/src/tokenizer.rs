@@ -206,7 +206,7 @@ mod tests {
         let mut vocab: Vec<(u32, Vec<u8>)> = (0..=255u8).map(|b| (b as u32, vec![b])).collect();
         vocab.push((256, b"ab".to_vec()));
         vocab.push((257, b"abc".to_vec()));
-        let model = BpeModel::new(vocab, vec![(97, 98), (256, 99)], false).unwrap();
+        let model = BpeModel::new(vocab, vec![(97, 98), (256, 99)], false, false).unwrap();
         let specials = vec![("<s>".to_string(), 1000), ("<s>x".to_string(), 1001)];
         Tokenizer::new(PreTokenizer::new(pre_tokenizer).unwrap(), model, specials).unwrap()
     }
@@ -272,7 +272,7 @@ mod tests {
     #[test]
     fn bad_special_tokens_are_refused() {
         let vocab: Vec<(u32, Vec<u8>)> = (0..=255u8).map(|b| (b as u32, vec![b])).collect();
-        let model = BpeModel::new(vocab, vec![], false).unwrap();
+        let model = BpeModel::new(vocab, vec![], false, false).unwrap();
         let pre = PreTokenizer::new("gpt2").unwrap();
         assert!(Tokenizer::new(pre.clone(), model.clone(), vec![("<s>".into(), 5)]).is_err());
         assert!(Tokenizer::new(pre.clone(), model.clone(), vec![("".into(), 300)]).is_err());

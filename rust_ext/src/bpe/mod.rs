@@ -8,6 +8,7 @@
 
 mod cache;
 mod long;
+pub mod ranks;
 
 use rustc_hash::FxHashMap;
 
@@ -55,6 +56,8 @@ pub struct BpeModel {
     /// Per id: the token's bytes encode to that one id, so the whole-piece lookup is exact.
     encodes_to_itself: Vec<bool>,
     ignore_merges: bool,
+    /// tiktoken semantics: every split of a merged token into two tokens merges at that token's rank.
+    merge_by_rank: bool,
     len: usize,
     cache: PieceCache,
 }
@@ -71,6 +74,7 @@ impl Clone for BpeModel {
             merges: self.merges.clone(),
             encodes_to_itself: self.encodes_to_itself.clone(),
             ignore_merges: self.ignore_merges,
+            merge_by_rank: self.merge_by_rank,
             len: self.len,
             cache: PieceCache::new(),
         }
@@ -81,11 +85,39 @@ fn format_error(message: String) -> Error {
     Error::new(ErrorKind::Format, message)
 }
 
+/// `merge_by_rank`: gives every split of a merged token into two tokens the token's rank.
+/// A pair determines its concatenation, so inserting only absent pairs never changes a listed
+/// merge, and the order in which tokens are visited does not matter.
+fn add_rank_splits(
+    pair_ranks: &mut FxHashMap<u64, (u32, u32)>,
+    id_to_bytes: &[Option<Box<[u8]>>],
+    bytes_to_id: &FxHashMap<Box<[u8]>, u32>,
+) {
+    // Token -> its rank: the lowest effective rank among the listed merges that make it.
+    let mut token_rank: FxHashMap<u32, u32> = FxHashMap::default();
+    for &(rank, merged) in pair_ranks.values() {
+        token_rank.entry(merged).and_modify(|r| *r = (*r).min(rank)).or_insert(rank);
+    }
+    for (&merged, &rank) in &token_rank {
+        let Some(bytes) = id_to_bytes.get(merged as usize).and_then(|t| t.as_deref()) else { continue };
+        for split in 1..bytes.len() {
+            let (Some(&left), Some(&right)) = (bytes_to_id.get(&bytes[..split]), bytes_to_id.get(&bytes[split..])) else {
+                continue;
+            };
+            pair_ranks.entry(pair_key(left, right)).or_insert((rank, merged));
+        }
+    }
+}
+
 impl BpeModel {
     /// `vocab`: every model token as (id, bytes); ids unique, bytes unique, all 256 single bytes present.
     /// `merges`: (left id, right id) in rank order; the concatenation of each pair must be a token.
     /// A pair listed twice takes its last rank (as HF does).
-    pub fn new(vocab: Vec<(u32, Vec<u8>)>, merges: Vec<(u32, u32)>, ignore_merges: bool) -> Result<BpeModel> {
+    /// `merge_by_rank`: tiktoken's rule. tiktoken merges any adjacent pair whose concatenation is a
+    /// token, at that token's rank; so besides each listed merge (rank r, making token T), every
+    /// other split of T's bytes into two tokens also merges at rank r (pairs not listed themselves;
+    /// a token made by several listed merges uses the lowest of their ranks).
+    pub fn new(vocab: Vec<(u32, Vec<u8>)>, merges: Vec<(u32, u32)>, ignore_merges: bool, merge_by_rank: bool) -> Result<BpeModel> {
         let len = vocab.len();
         let max_id = vocab.iter().map(|&(id, _)| id as usize).max().unwrap_or(0);
         if max_id > len.saturating_mul(16).saturating_add(MAX_ID_SLACK) || max_id >= (1usize << 31) {
@@ -143,6 +175,9 @@ impl BpeModel {
             };
             pair_ranks.insert(pair_key(left, right), (rank as u32, merged));
         }
+        if merge_by_rank {
+            add_rank_splits(&mut pair_ranks, &id_to_bytes, &bytes_to_id);
+        }
         let mut model = BpeModel {
             id_to_bytes,
             short_ids: FxHashMap::default(),
@@ -153,6 +188,7 @@ impl BpeModel {
             merges,
             encodes_to_itself: Vec::new(),
             ignore_merges,
+            merge_by_rank,
             len,
             cache: PieceCache::new(),
         };
@@ -209,6 +245,10 @@ impl BpeModel {
 
     pub fn ignore_merges(&self) -> bool {
         self.ignore_merges
+    }
+
+    pub fn merge_by_rank(&self) -> bool {
+        self.merge_by_rank
     }
 
     #[inline]

@@ -21,7 +21,7 @@ fn model(merges: &[(&str, &str)], ignore_merges: bool) -> BpeModel {
         }
     }
     let pairs = merges.iter().map(|(a, b)| (ids[a.as_bytes()], ids[b.as_bytes()])).collect();
-    BpeModel::new(vocab, pairs, ignore_merges).unwrap()
+    BpeModel::new(vocab, pairs, ignore_merges, false).unwrap()
 }
 
 fn encode(model: &BpeModel, text: &str) -> Vec<Vec<u8>> {
@@ -67,22 +67,22 @@ fn last_duplicate_pair_rank_wins() {
 #[test]
 fn validation_errors() {
     let missing_byte: Vec<(u32, Vec<u8>)> = (0..255u8).map(|b| (b as u32, vec![b])).collect();
-    let err = BpeModel::new(missing_byte, vec![], false).unwrap_err();
+    let err = BpeModel::new(missing_byte, vec![], false, false).unwrap_err();
     assert!(err.message.contains("0xFF"), "{}", err.message);
     let mut dup_id = byte_vocab();
     dup_id.push((3, b"ab".to_vec()));
-    assert!(BpeModel::new(dup_id, vec![], false).unwrap_err().message.contains("twice"));
+    assert!(BpeModel::new(dup_id, vec![], false, false).unwrap_err().message.contains("twice"));
     let mut dup_bytes = byte_vocab();
     dup_bytes.push((300, b"a".to_vec()));
-    assert!(BpeModel::new(dup_bytes, vec![], false).unwrap_err().message.contains("same bytes"));
-    assert!(BpeModel::new(byte_vocab(), vec![(1, 999)], false).unwrap_err().message.contains("not in the vocabulary"));
-    assert!(BpeModel::new(byte_vocab(), vec![(97, 98)], false).unwrap_err().message.contains("\"ab\""));
+    assert!(BpeModel::new(dup_bytes, vec![], false, false).unwrap_err().message.contains("same bytes"));
+    assert!(BpeModel::new(byte_vocab(), vec![(1, 999)], false, false).unwrap_err().message.contains("not in the vocabulary"));
+    assert!(BpeModel::new(byte_vocab(), vec![(97, 98)], false, false).unwrap_err().message.contains("\"ab\""));
     let mut far = byte_vocab();
     far.push((u32::MAX, b"ab".to_vec()));
-    assert!(BpeModel::new(far, vec![], false).unwrap_err().message.contains("beyond"));
+    assert!(BpeModel::new(far, vec![], false, false).unwrap_err().message.contains("beyond"));
     let mut empty = byte_vocab();
     empty.push((256, vec![]));
-    assert!(BpeModel::new(empty, vec![], false).is_err());
+    assert!(BpeModel::new(empty, vec![], false, false).is_err());
 }
 
 /// The definition, literally: merge the lowest-rank adjacent pair, leftmost first, until none is left.
@@ -124,7 +124,7 @@ fn random_vocabularies_match_the_definition() {
             pair_ranks.insert((a, b), (rank, ids[&joined]));
         }
         for ignore_merges in [false, true] {
-            let model = BpeModel::new(vocab.clone(), merges.clone(), ignore_merges).unwrap();
+            let model = BpeModel::new(vocab.clone(), merges.clone(), ignore_merges, false).unwrap();
             for _ in 0..40 {
                 let len = [rng.below(12), rng.below(200), 63 + rng.below(3)][rng.below(3)];
                 let piece: Vec<u8> = (0..len).map(|_| alphabet[rng.below(alphabet.len())]).collect();

@@ -10,7 +10,7 @@ use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBytes, PyList, PyString};
 
-use crate::bpe::BpeModel;
+use crate::bpe::{ranks, BpeModel};
 use crate::error::{Error, ErrorKind};
 use crate::pretokenize::{PreTokenizer, PRESETS};
 use crate::tokenizer::{SpecialPolicy, Tokenizer};
@@ -121,6 +121,13 @@ fn preset_patterns() -> PyResult<Vec<(String, Option<String>)>> {
         .collect()
 }
 
+/// tiktoken `(rank, bytes)` -> for every multi-byte token, in rank order, the `(left rank,
+/// right rank)` merge that makes it (see `crate::bpe::ranks`).
+#[pyfunction]
+fn derive_merges(py: Python<'_>, tokens: Vec<(u32, Vec<u8>)>) -> PyResult<Vec<(u32, u32)>> {
+    py.detach(|| ranks::derive_merges(&tokens)).map_err(to_py_err)
+}
+
 /// The compiled tokenizer. The Python class `tokfree.Tokenizer` wraps it.
 #[pyclass(frozen, module = "tokfree._rust", name = "Tokenizer")]
 struct PyTokenizer {
@@ -167,9 +174,9 @@ impl PyTokenizer {
 #[pymethods]
 impl PyTokenizer {
     /// Builds a tokenizer from model tokens `(id, bytes)`, merges `(left id, right id)` in rank order
-    /// and special tokens `(content, id)`.
+    /// and special tokens `(content, id)`; `merge_by_rank` selects tiktoken's merge rule.
     #[new]
-    #[pyo3(signature = (pre_tokenizer, vocab, merges, special_tokens, ignore_merges=false))]
+    #[pyo3(signature = (pre_tokenizer, vocab, merges, special_tokens, ignore_merges=false, merge_by_rank=false))]
     fn new(
         py: Python<'_>,
         pre_tokenizer: &str,
@@ -177,11 +184,12 @@ impl PyTokenizer {
         merges: Vec<(u32, u32)>,
         special_tokens: Vec<(String, u32)>,
         ignore_merges: bool,
+        merge_by_rank: bool,
     ) -> PyResult<Self> {
         let splitter = PreTokenizer::new(pre_tokenizer).map_err(to_py_err)?;
         let inner = py
             .detach(|| {
-                let model = BpeModel::new(vocab, merges, ignore_merges)?;
+                let model = BpeModel::new(vocab, merges, ignore_merges, merge_by_rank)?;
                 Tokenizer::new(splitter, model, special_tokens)
             })
             .map_err(to_py_err)?;
@@ -292,6 +300,11 @@ impl PyTokenizer {
         self.inner.model().ignore_merges()
     }
 
+    #[getter]
+    fn merge_by_rank(&self) -> bool {
+        self.inner.model().merge_by_rank()
+    }
+
     /// Model tokens as (id, bytes), sorted by id.
     fn model_vocab<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
         let model = self.inner.model();
@@ -395,7 +408,7 @@ fn train_bpe(
             }
         };
         let trained = train::train(counts, &config, &mut report)?;
-        let model = BpeModel::new(trained.vocab, trained.merges, false)?;
+        let model = BpeModel::new(trained.vocab, trained.merges, false, false)?;
         Tokenizer::new(splitter, model, trained.special_tokens)
     });
     if let Some(e) = callback_error {
@@ -411,5 +424,6 @@ fn tokfree_rust_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(split_spans, m)?)?;
     m.add_function(wrap_pyfunction!(preset_patterns, m)?)?;
     m.add_function(wrap_pyfunction!(train_bpe, m)?)?;
+    m.add_function(wrap_pyfunction!(derive_merges, m)?)?;
     Ok(())
 }
