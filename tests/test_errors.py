@@ -41,6 +41,11 @@ def test_missing_file_and_empty_glob(tmp_path):
         tokfree.train_bpe(str(tmp_path / "nope.txt"), 300, show_progress=False)
     with pytest.raises(errors.InputFileError, match=r"\*\.md"):
         tokfree.train_bpe([str(tmp_path / "*.md")], 300, show_progress=False)
+    # A list of documents mistaken for paths: the message shows the start of the value, not all of it.
+    document = "word " * 2000
+    with pytest.raises(errors.InputFileError, match=r"10000 characters.*iter\(texts\)") as caught:
+        tokfree.train_bpe([document], 300, show_progress=False)
+    assert len(str(caught.value)) < 400
 
 
 def test_invalid_utf8_file(tmp_path):

@@ -49,8 +49,9 @@ def _resolve_files(inputs: PathInput | list[PathInput] | tuple[PathInput, ...]) 
             continue
         matches = sorted(path for path in glob.glob(name, recursive=True) if os.path.isfile(path))
         if not matches:
+            shown = repr(name) if len(name) <= 80 else f"{name[:60]!r}... ({len(name)} characters)"
             raise InputFileError(
-                f"input {name!r} is not a file and matches no file as a glob; check the path "
+                f"input {shown} is not a file and matches no file as a glob; check the path "
                 f"(to train on in-memory text, pass an iterator of strings, e.g. iter(texts))"
             )
         files.extend(matches)
