@@ -12,7 +12,8 @@ Each configuration runs in its own subprocess, so peak RSS is that library's alo
 - batch: the library's batch API with N threads (tokfree/tiktoken/spm: num_threads=N; HF:
   RAYON_NUM_THREADS=N), plus HF's encode_batch_fast and tokfree's numpy/flat outputs when present.
 
-Each: one warm-up, then --repeats timed runs; MB/s from the median, with min-max.
+Each: one warm-up, then --repeats timed runs; MB/s from the median, with min-max. --rounds R runs
+every configuration R times round-robin (each time in a fresh process) and pools the timed runs.
 
     python benchmarks/bench_encode.py [--size-mb 10] [--vocab-mb 100] [--vocab-size 32000] [--repeats 3] [--quick]
 """
@@ -22,6 +23,7 @@ from __future__ import annotations
 import argparse
 import inspect
 import json
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -124,6 +126,32 @@ def configurations(libraries: list[str], threads: list[int]) -> list[tuple[str, 
     return configs
 
 
+def measurement_row(config: tuple[str, str, int], results: list[harness.ChildResult], total_bytes: int, info: dict, parity: dict) -> dict:
+    """One configuration's row: its timed runs pooled over the rounds, the worst peak RSS, mean CPU."""
+    library, api, n = config
+    row = {"library": library, "api": api, "threads": n, "bytes": total_bytes, "documents": info["docs"], "rounds": len(results),
+           "peak_rss_mb": max(r.peak_rss_mb for r in results),
+           "cpu_seconds": statistics.mean(r.user_seconds + r.system_seconds for r in results),
+           "process_seconds": statistics.mean(r.wall_seconds for r in results)}
+    failed = next((r for r in results if not (r.ok and r.records)), None)
+    if failed:
+        row["error"] = failed.failure() or "no result"
+        return row
+    measured = [r.records[-1] for r in results]
+    timing = harness.Timing([t for m in measured for t in m["seconds_all"]])
+    row.update(timing.as_dict())
+    row.update(tokens=measured[-1]["tokens"], load_seconds=statistics.mean(m["load_seconds"] for m in measured),
+               rss_loaded_mb=max(m["rss_loaded_mb"] for m in measured))
+    row["mb_per_s"] = total_bytes / 1e6 / timing.median
+    row["mb_per_s_min"] = total_bytes / 1e6 / timing.max
+    row["mb_per_s_max"] = total_bytes / 1e6 / timing.min
+    row["bytes_per_token"] = total_bytes / row["tokens"] if row["tokens"] else None
+    expected = parity["tokens"].get(library)
+    if expected is not None and row["tokens"] != expected:
+        row["error"] = f"{row['tokens']} tokens, parity run had {expected}"
+    return row
+
+
 def mode(row: dict) -> str:
     kind = "loop" if row["api"].startswith("loop") else "batch"
     return f"{kind}, {row['threads']} thread{'s' if row['threads'] > 1 else ''}"
@@ -182,7 +210,7 @@ def summarize(rec: harness.Recorder, rows: list[dict], parity: dict, info: dict,
         f"pre-tokenizer) trained by tokfree on `{info['vocab']['corpus']['name']}`; sentencepiece: its own "
         f"{info['vocab']['spm_vocab_size']:,}-token BPE on the same corpus ({json.dumps(vocabs.SPM_OPTIONS)}; default normalization).\n",
         parity_text + "\n",
-        "MB/s = corpus MB (10^6 bytes of UTF-8) / median seconds; one warm-up, then the repeats. `x <peer>` compares with the peer's "
+        "MB/s = corpus MB (10^6 bytes of UTF-8) / median seconds; one warm-up, then the repeats (in each of the rounds, pooled). `x <peer>` compares with the peer's "
         "API of the same kind (loop or batch) and thread count. Peak RSS is the child process's (library + corpus + results).\n",
         table,
         "\n## Targets (DESIGN.md)\n",
@@ -209,6 +237,7 @@ def main() -> None:
     parser.add_argument("--vocab-mb", type=float, default=None, help="corpus the shared vocabulary is trained on (default 100; --quick: 2)")
     parser.add_argument("--vocab-size", type=int, default=None, help="default 32000 (--quick: 8000)")
     parser.add_argument("--repeats", type=int, default=None, help="timed runs per configuration (default 3; --quick: 2)")
+    parser.add_argument("--rounds", type=int, default=1, help="run every configuration this many times, round-robin (noisy machines)")
     parser.add_argument("--threads", default="1,2", help="thread counts for the batch APIs")
     parser.add_argument("--doc-bytes", type=int, default=8192)
     parser.add_argument("--libraries", default=",".join(LIBRARIES))
@@ -234,7 +263,7 @@ def main() -> None:
     docs = corpus.documents(path, args.doc_bytes)
     total_bytes = sum(len(d.encode("utf-8")) for d in docs)
     info = {"corpus": corpus.describe(path), "mb": total_bytes / 1e6, "docs": len(docs), "doc_bytes": args.doc_bytes, "vocab": vocab.meta}
-    rec = harness.Recorder("encode", {"size_mb": size_mb, "vocab_mb": vocab_mb, "vocab_size": vocab_size, "repeats": repeats,
+    rec = harness.Recorder("encode", {"size_mb": size_mb, "vocab_mb": vocab_mb, "vocab_size": vocab_size, "repeats": repeats, "rounds": args.rounds,
                                       "threads": threads, "doc_bytes": args.doc_bytes, "quick": args.quick}, args.results)
     print(f"encode corpus {path.name}: {len(docs)} documents, {total_bytes / 1e6:.1f} MB; checking parity...", flush=True)
     parity = vocabs.parity(vocab, docs)
@@ -242,30 +271,23 @@ def main() -> None:
     rec.add(kind="parity", corpus=info["corpus"], vocab=vocab.meta, **parity)
     del docs  # the children load their own copy
 
-    rows = []
-    for library, api, n in configurations(libraries, threads):
-        spec = {"library": library, "api": api, "threads": n, "vocab": str(vocab.directory), "corpus": str(path),
-                "doc_bytes": args.doc_bytes, "repeats": repeats}
-        env = {"RAYON_NUM_THREADS": str(n), "TOKENIZERS_PARALLELISM": "true"}
-        result = harness.run_child([harness.python(), __file__, "--child", json.dumps(spec)], env=env, timeout=args.timeout)
-        row = {"library": library, "api": api, "threads": n, "bytes": total_bytes, "documents": info["docs"],
-               "peak_rss_mb": result.peak_rss_mb, "cpu_seconds": result.user_seconds + result.system_seconds, "process_seconds": result.wall_seconds}
-        if result.ok and result.records:
-            m = result.records[-1]
-            row.update(m)
-            row["mb_per_s"] = total_bytes / 1e6 / m["seconds_median"]
-            row["mb_per_s_min"] = total_bytes / 1e6 / m["seconds_max"]
-            row["mb_per_s_max"] = total_bytes / 1e6 / m["seconds_min"]
-            row["bytes_per_token"] = total_bytes / m["tokens"] if m["tokens"] else None
-            expected = parity["tokens"].get(library)
-            if expected is not None and m["tokens"] != expected:
-                row["error"] = f"{m['tokens']} tokens, parity run had {expected}"
-        else:
-            row["error"] = result.failure() or "no result"
-        rows.append(row)
+    # Rounds: every configuration once per round, round after round, so a co-tenant's burst of load
+    # hits all libraries alike instead of whichever happened to run then; the repeats pool across rounds.
+    configs = configurations(libraries, threads)
+    children: dict[tuple[str, str, int], list[harness.ChildResult]] = {c: [] for c in configs}
+    for round_number in range(args.rounds):
+        for library, api, n in configs:
+            spec = {"library": library, "api": api, "threads": n, "vocab": str(vocab.directory), "corpus": str(path),
+                    "doc_bytes": args.doc_bytes, "repeats": repeats}
+            env = {"RAYON_NUM_THREADS": str(n), "TOKENIZERS_PARALLELISM": "true"}
+            result = harness.run_child([harness.python(), __file__, "--child", json.dumps(spec)], env=env, timeout=args.timeout)
+            children[(library, api, n)].append(result)
+            got = result.records[-1] if result.ok and result.records else None
+            print(f"  round {round_number + 1}/{args.rounds} {library:9} {api:12} {n} thread(s): "
+                  + (f"{total_bytes / 1e6 / got['seconds_median']:8.2f} MB/s, peak RSS {result.peak_rss_mb:.0f} MB" if got else result.failure()), flush=True)
+    rows = [measurement_row(config, results, total_bytes, info, parity) for config, results in children.items()]
+    for row in rows:
         rec.add(kind="measurement", corpus=info["corpus"], **row)
-        print(f"  {library:9} {api:12} {n} thread(s): " + (f"{row['mb_per_s']:8.2f} MB/s, peak RSS {row['peak_rss_mb']:.0f} MB"
-                                                           if "mb_per_s" in row else row["error"]), flush=True)
 
     args.results.mkdir(parents=True, exist_ok=True)
     print(summarize(rec, rows, parity, info, threads, args.results))

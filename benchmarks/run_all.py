@@ -8,8 +8,9 @@ and `<bench>.png` (replaced). SUMMARY.md gathers every DESIGN.md target line fro
 
 Options map onto the benches: --size-mb (encode corpus, default 10), --vocab-mb (corpus of the
 shared vocabulary, default 100), --train-size-mb (default 100 10), --vocab-size (32000),
---repeats (encode and pathological timed runs, default 3), --train-repeats (default 1 at >= 50 MB,
-else 3), --max-kib (pathological series end, default 4096), --only (a subset of the benches).
+--repeats (encode and pathological timed runs, default 3), --rounds (encode: every configuration
+R times round-robin, default 1), --train-repeats (default 1 at >= 50 MB, else 3), --max-kib
+(pathological series end, default 4096), --only (a subset of the benches).
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ def main() -> None:
     parser.add_argument("--train-size-mb", type=float, nargs="+", help="training corpora (default 100 10)")
     parser.add_argument("--vocab-size", type=int, help="default 32000")
     parser.add_argument("--repeats", type=int, help="timed runs per encode configuration and per pathological size (default 3)")
+    parser.add_argument("--rounds", type=int, help="encode: run every configuration this many times, round-robin (default 1)")
     parser.add_argument("--train-repeats", type=int, help="runs per trainer (default 1 at >= 50 MB, else 3)")
     parser.add_argument("--max-kib", type=int, help="largest pathological input (default 4096)")
     parser.add_argument("--only", default=",".join(BENCHES), help="comma-separated subset of: " + ", ".join(BENCHES))
@@ -49,7 +51,8 @@ def main() -> None:
     vocab = (["--vocab-mb", f"{args.vocab_mb:g}"] if args.vocab_mb else []) + (["--vocab-size", str(args.vocab_size)] if args.vocab_size else [])
     repeats = ["--repeats", str(args.repeats)] if args.repeats else []
     commands = {
-        "encode": ["bench_encode.py", *common, *vocab, *repeats] + (["--size-mb", f"{args.size_mb:g}"] if args.size_mb else []),
+        "encode": ["bench_encode.py", *common, *vocab, *repeats] + (["--size-mb", f"{args.size_mb:g}"] if args.size_mb else [])
+        + (["--rounds", str(args.rounds)] if args.rounds else []),
         "train": ["bench_train.py", *common] + (["--size-mb", *(f"{s:g}" for s in args.train_size_mb)] if args.train_size_mb else [])
         + (["--vocab-size", str(args.vocab_size)] if args.vocab_size else []) + (["--repeats", str(args.train_repeats)] if args.train_repeats else []),
         "pathological": ["bench_pathological.py", *common, *vocab, *repeats] + (["--size-mb", f"{args.size_mb:g}"] if args.size_mb else [])
