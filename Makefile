@@ -36,9 +36,10 @@ test-python: $(BUILT)
 test-rust:
 	cd rust_ext && cargo test --quiet --no-default-features
 
+# The full run (100 MB corpus from Debian packages, every peer; tens of minutes on 2 cores).
+# A smoke test: make bench BENCH_ARGS=--quick (see benchmarks/run_all.py for the options).
 bench: $(BUILT)
-	$(PY) benchmarks/bench_encode.py
-	$(PY) benchmarks/bench_train.py --size-mb 100
+	$(PY) benchmarks/run_all.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) rust_ext/target
