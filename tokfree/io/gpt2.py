@@ -23,8 +23,9 @@ DEFAULT_SPECIAL = "<|endoftext|>"
 
 
 def _read_vocab(path: str) -> dict[str, int]:
+    raw = read_bytes(path)
     try:
-        vocab = json.loads(read_bytes(path).decode("utf-8"))
+        vocab = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, ValueError, RecursionError) as err:
         raise TokenizerFileError(f"{path}: not valid JSON ({type(err).__name__}: {err}); pass a GPT-2 vocab.json (encoder.json)") from None
     if not isinstance(vocab, dict):
@@ -48,8 +49,9 @@ def read_merges(path: str) -> list[tuple[str, str]]:
     Raises:
         TokenizerFileError: a malformed line, with its number.
     """
+    raw = read_bytes(path)
     try:
-        text = read_bytes(path).decode("utf-8")
+        text = raw.decode("utf-8")
     except UnicodeDecodeError as err:
         raise TokenizerFileError(f"{path}: not UTF-8 (byte {err.start}); pass a GPT-2 merges.txt (vocab.bpe)") from None
     lines = text.split("\n")
