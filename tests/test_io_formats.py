@@ -369,3 +369,24 @@ def test_to_hf_of_merge_by_rank_lists_every_split(tmp_path):
     for text in ["abc", "abcabc", "aabcc", "zabcab"]:
         assert tok.encode(text) == hf.encode(text).ids == reference.encode_ordinary(text)
     assert bytes_to_unicode(b"ab") == "ab"
+
+
+def test_gpt2_hub_style_tokenizer_json(tmp_path):
+    """GPT-2's tokenizer.json as HF ships it: untyped model, legacy "a b" merges with a #version
+    entry, <|endoftext|> normalized, a ByteLevel post-processor."""
+    from conftest import ROOT
+
+    files = tokfree.Tokenizer.from_gpt2_files(ROOT / "data/gpt2/encoder.json", ROOT / "data/gpt2/vocab.bpe")
+    document = hf_document(files)
+    model = document["model"]
+    del model["type"], model["ignore_merges"], model["byte_fallback"]
+    model.update(continuing_subword_prefix="", end_of_word_suffix="")
+    model["merges"] = ["#version: 0.2"] + [f"{left} {right}" for left, right in model["merges"]]
+    document["added_tokens"][0]["normalized"] = True
+    document["pre_tokenizer"] = {"type": "ByteLevel", "add_prefix_space": False, "trim_offsets": True}
+    document["post_processor"] = {"type": "ByteLevel", "add_prefix_space": True, "trim_offsets": False}
+    tok, hf = load_both(document, tmp_path)
+    assert tok.to_parts().merges == files.to_parts().merges and tok.pre_tokenizer == "gpt2"
+    texts = [*NORMALIZATION_TEXTS, "Hello  world!! it's 2024\n\n\tdone <|endoftext|>", "ſ'S 'll I'M"]
+    assert_same(tok, hf, texts)
+    assert tok.encode_batch(texts, allowed_special="all") == files.encode_batch(texts, allowed_special="all")
