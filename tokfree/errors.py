@@ -14,6 +14,7 @@ __all__ = [
     "UnknownIdError",
     "EmptyCorpusError",
     "InputFileError",
+    "DataError",
 ]
 
 
@@ -43,3 +44,7 @@ class EmptyCorpusError(TokfreeError):
 
 class InputFileError(TokfreeError):
     """An input file that is missing, unreadable or not valid UTF-8, or a glob that matches nothing."""
+
+
+class DataError(TokfreeError):
+    """A fetched vocabulary that is missing or corrupt, or a fetch that could not complete."""

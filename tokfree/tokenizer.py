@@ -8,15 +8,18 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Literal, NamedTuple, Union
 
 from tokfree import _rust
-from tokfree._text import call_on_text, call_on_texts
+from tokfree._text import call_on_text, call_on_texts, require_str
+from tokfree import normalize as _normalize
 from tokfree.errors import TokenizerFileError, TokfreeError, UnknownIdError
-from tokfree.io.hf import parts_from_hf, parts_to_hf
+from tokfree.io.gpt2 import parts_from_gpt2_files
+from tokfree.io.hf import check_added_tokens, parts_from_hf, parts_to_hf
 from tokfree.io.native import is_native, parts_from_native, parts_to_native
 from tokfree.io.parts import TokenizerParts
+from tokfree.io.tiktoken import parts_from_tiktoken, parts_to_tiktoken
 
 __all__ = ["Encoding", "Tokenizer"]
 
@@ -56,13 +59,27 @@ class Tokenizer:
     """
 
     def __init__(self, parts: TokenizerParts) -> None:
-        self._core = _rust.Tokenizer(parts.pre_tokenizer, parts.vocab, parts.merges, parts.special_tokens, parts.ignore_merges)
+        check_added_tokens(parts, "tokenizer")
+        self._core = _rust.Tokenizer(
+            parts.pre_tokenizer, parts.vocab, parts.merges, parts.special_tokens, parts.ignore_merges, parts.merge_by_rank
+        )
+        self._set_added_flags(parts)
 
     @classmethod
     def _from_core(cls, core: _rust.Tokenizer) -> Tokenizer:
         tokenizer = cls.__new__(cls)
         tokenizer._core = core
+        tokenizer._set_added_flags(TokenizerParts("none", [], [], []))
         return tokenizer
+
+    def _set_added_flags(self, parts: TokenizerParts) -> None:
+        """The parts the Rust core does not need: the normalizer and HF's added-token flags."""
+        self._normalizer = parts.normalizer
+        self._non_special = tuple(parts.non_special_tokens)
+        self._normalized = tuple(parts.normalized_tokens)
+        # With a normalizer, special tokens not matched in normalized text are cut out of the raw text first.
+        raw = [content for content, _ in parts.special_tokens if content not in set(self._normalized)]
+        self._raw_matcher = _normalize.raw_token_matcher(raw) if parts.normalizer else None
 
     # --- encoding -------------------------------------------------------------------------------
 
@@ -95,6 +112,8 @@ class Tokenizer:
             [0]
         """
         allowed, disallowed = self._policy(allowed_special, disallowed_special)
+        if self._normalizer is not None:
+            return self._encode_normalized([text], allowed, disallowed, offsets=offsets)[0]
         result = call_on_text(self._core.encode, text, allowed, disallowed, offsets)
         return Encoding(*result) if offsets else result
 
@@ -119,7 +138,67 @@ class Tokenizer:
         allowed, disallowed = self._policy(allowed_special, disallowed_special)
         if isinstance(texts, str):
             raise TokfreeError("encode_batch takes a list of texts, got one str; use encode() or wrap it: [text]")
+        if self._normalizer is not None:
+            return self._encode_normalized(list(texts), allowed, disallowed, num_threads=num_threads)
         return call_on_texts(self._core.encode_batch, list(texts), allowed, disallowed, num_threads)
+
+    def _encode_normalized(
+        self, texts: list[str], allowed: object, disallowed: object, *, offsets: bool = False, num_threads: int | None = None
+    ) -> list:
+        """`encode` for a tokenizer with a normalizer: raw special tokens are cut out first, the
+        text between them is normalized, then encoded (where `normalized_tokens` are matched)."""
+        if offsets:
+            raise TokfreeError(
+                f"offsets=True is not available: this tokenizer normalizes text ({self._normalizer}) before encoding, so its "
+                f"ids do not map to byte spans of your text; to get offsets into the normalized text, normalize it yourself "
+                f"(unicodedata.normalize({self._normalizer!r}, text)) and encode it with "
+                "Tokenizer(dataclasses.replace(tok.to_parts(), normalizer=None))"
+            )
+        specials = dict(self._core.special_tokens())
+        allowed_set = self._special_set(allowed, specials, default=())
+        disallowed_set = self._special_set(disallowed, specials, default=specials)
+        # Inside normalized text only the `normalized_tokens` are special tokens (as in HF).
+        inner_allowed = [content for content in self._normalized if content in allowed_set]
+        inner_disallowed = [content for content in self._normalized if content in disallowed_set]
+        pieces: list[str] = []
+        layout: list[list[int]] = []  # per text: >= 0 an index into pieces, < 0 a special id as -1 - id
+        for number, text in enumerate(texts):
+            require_str(text, f"text #{number}" if len(texts) > 1 else "text")
+            cut = _normalize.segments(text, self._normalizer, self._raw_matcher, allowed_set, disallowed_set)
+            slots = []
+            for is_special, piece in cut:
+                if is_special:
+                    slots.append(-1 - specials[piece])
+                else:
+                    slots.append(len(pieces))
+                    pieces.append(piece)
+            layout.append(slots)
+        encoded = call_on_texts(self._core.encode_batch, pieces, inner_allowed, inner_disallowed, num_threads)
+        result = []
+        for slots in layout:
+            ids: list[int] = []
+            for slot in slots:
+                if slot < 0:
+                    ids.append(-1 - slot)
+                else:
+                    ids.extend(encoded[slot])
+            result.append(ids)
+        return result
+
+    @staticmethod
+    def _special_set(spec: object, specials: dict[str, int], default: Collection[str]) -> set[str]:
+        """A policy argument as a set of special-token contents (names checked as Rust checks them)."""
+        if spec is None:
+            return set(default)
+        if spec == "all":
+            return set(specials)
+        names = set(spec)  # type: ignore[call-overload]
+        unknown = sorted(names - set(specials))
+        if unknown:
+            raise TokfreeError(
+                f"{unknown[0]!r} is not a special token of this tokenizer; its special tokens are {sorted(specials)}"
+            )
+        return names
 
     @staticmethod
     def _policy(allowed_special: SpecialSpec, disallowed_special: SpecialSpec) -> tuple[object, object]:
@@ -159,6 +238,16 @@ class Tokenizer:
         return self._core.pre_tokenizer
 
     @property
+    def normalizer(self) -> str | None:
+        """None, "NFC" or "NFKC": the normalization applied to text between special tokens."""
+        return self._normalizer
+
+    @property
+    def merge_by_rank(self) -> bool:
+        """True when merges follow tiktoken's rule (any split of a token merges at its rank)."""
+        return self._core.merge_by_rank
+
+    @property
     def special_tokens(self) -> dict[str, int]:
         """Special-token text -> id."""
         return dict(self._core.special_tokens())
@@ -181,24 +270,109 @@ class Tokenizer:
             merges=self._core.merges(),
             special_tokens=self._core.special_tokens(),
             ignore_merges=self._core.ignore_merges,
+            merge_by_rank=self._core.merge_by_rank,
+            normalizer=self._normalizer,
+            non_special_tokens=self._non_special,
+            normalized_tokens=self._normalized,
         )
 
     # --- files ----------------------------------------------------------------------------------
 
-    def save(self, path: str | os.PathLike[str], *, format: Literal["hf", "tokfree"] = "hf") -> None:
-        """Writes the tokenizer as HF `tokenizer.json` (default) or tokfree JSON.
+    def to_hf(self) -> str:
+        """The HF `tokenizer.json` text of this tokenizer (what `save(path)` writes).
+
+        HF `tokenizers` loading it encodes like `encode(text, allowed_special="all")` (HF always
+        matches added tokens). A `merge_by_rank` (tiktoken) vocabulary is written the way HF's own
+        converter writes tiktoken files: every split of each token into two tokens is a merge,
+        grouped by token rank, with `ignore_merges: true`.
+
+        Example:
+            >>> hf = tokenizers.Tokenizer.from_str(tok.to_hf())
+        """
+        return parts_to_hf(self.to_parts())
+
+    def save(self, path: str | os.PathLike[str], *, format: Literal["hf", "tokfree", "tiktoken"] = "hf") -> None:
+        """Writes the tokenizer as HF `tokenizer.json` (default), tokfree JSON or a tiktoken rank file.
 
         Saving the same tokenizer twice gives byte-identical files.
+
+        `format="tiktoken"` writes the `.tiktoken` rank file (`base64(token) id` per line). That
+        format holds the ranks only: the pre-tokenizer regex and the special tokens are given in
+        code when loading, as tiktoken does (`from_tiktoken(path, pre_tokenizer=tok.pre_tokenizer,
+        special_tokens=tok.special_tokens)`, or `tiktoken.Encoding(pat_str=..., special_tokens=...)`).
+
+        Raises:
+            TokenizerFileError: `format="tiktoken"` for a tokenizer tiktoken would encode differently
+                (HF merge semantics, ids that are not ranks, a normalizer); the message says which.
         """
         parts = self.to_parts()
         if format == "hf":
             text = parts_to_hf(parts)
         elif format == "tokfree":
             text = parts_to_native(parts)
+        elif format == "tiktoken":
+            text = parts_to_tiktoken(parts)
         else:
-            raise TokfreeError(f"format={format!r} is not a tokenizer format; use 'hf' or 'tokfree'")
+            raise TokfreeError(f"format={format!r} is not a tokenizer format; use 'hf', 'tokfree' or 'tiktoken'")
         with open(path, "w", encoding="utf-8", newline="\n") as file:
             file.write(text)
+
+    @classmethod
+    def from_tiktoken(
+        cls,
+        path: str | os.PathLike[str],
+        *,
+        pre_tokenizer: str,
+        special_tokens: Mapping[str, int] | None = None,
+    ) -> Tokenizer:
+        """Loads a tiktoken rank file (`.tiktoken`: `base64(token) rank` per line), with tiktoken's semantics.
+
+        The ranks are the ids; merges are derived from the ranks and follow tiktoken's rule
+        (`merge_by_rank`, `ignore_merges`), so ids equal `tiktoken.Encoding`'s built from the same file.
+
+        Args:
+            path: the rank file.
+            pre_tokenizer: a preset ("gpt2", "gpt4" for cl100k_base, "o200k"), a custom regex, or
+                one of tiktoken's published `pat_str` values (recognised as its preset).
+            special_tokens: content -> id, as given to `tiktoken.Encoding` (not part of the file).
+
+        Raises:
+            InputFileError: the file cannot be read.
+            TokenizerFileError: a malformed line (with its number), or a token no merge of two
+                lower-ranked tokens makes.
+
+        Example:
+            >>> tok = Tokenizer.from_tiktoken("cl100k_base.tiktoken", pre_tokenizer="gpt4",
+            ...                               special_tokens={"<|endoftext|>": 100257})
+        """
+        return cls(parts_from_tiktoken(os.fspath(path), pre_tokenizer=pre_tokenizer, special_tokens=special_tokens))
+
+    @classmethod
+    def from_gpt2_files(
+        cls,
+        vocab_json: str | os.PathLike[str],
+        merges_txt: str | os.PathLike[str],
+        *,
+        pre_tokenizer: str = "gpt2",
+        special_tokens: Collection[str] | None = None,
+    ) -> Tokenizer:
+        """Loads a GPT-2 style `vocab.json` + `merges.txt` pair (OpenAI's `encoder.json` + `vocab.bpe`).
+
+        HF merge semantics (the merge list decides), as HF `tokenizers` reads these files.
+
+        Args:
+            vocab_json: byte-level token string -> id.
+            merges_txt: `#version` line, then one `left right` merge per line, in rank order.
+            pre_tokenizer: a preset or custom regex (GPT-2's own is "gpt2").
+            special_tokens: vocab entries that are special tokens (keep their vocab id; an entry not
+                in the vocab gets the next free id, as HF assigns added tokens). None: "<|endoftext|>"
+                if the vocab has it. Entries that are not byte-level strings are special tokens too.
+
+        Raises:
+            InputFileError: a file cannot be read.
+            TokenizerFileError: malformed JSON or merge line (with its number), or a merge of unknown tokens.
+        """
+        return cls(parts_from_gpt2_files(os.fspath(vocab_json), os.fspath(merges_txt), pre_tokenizer=pre_tokenizer, special_tokens=special_tokens))
 
     @classmethod
     def from_file(cls, path: str | os.PathLike[str]) -> Tokenizer:

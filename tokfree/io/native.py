@@ -30,6 +30,10 @@ def parts_to_native(parts: TokenizerParts) -> str:
         "version": FORMAT_VERSION,
         "pre_tokenizer": parts.pre_tokenizer,
         "ignore_merges": parts.ignore_merges,
+        "merge_by_rank": parts.merge_by_rank,
+        "normalizer": parts.normalizer,
+        "non_special_tokens": list(parts.non_special_tokens),
+        "normalized_tokens": list(parts.normalized_tokens),
         "special_tokens": [[content, token_id] for content, token_id in parts.special_tokens],
         "vocab": [[token_id, bytes_to_unicode(token)] for token_id, token in parts.vocab],
         "merges": [[left, right] for left, right in parts.merges],
@@ -51,8 +55,23 @@ def parts_from_native(document: dict[str, Any], path: str = "tokenizer.json") ->
         merges = [(int(left), int(right)) for left, right in document["merges"]]
         specials = [(str(content), int(token_id)) for content, token_id in document.get("special_tokens", [])]
         pre_tokenizer = document["pre_tokenizer"]
+        normalizer = document.get("normalizer")
+        non_special = tuple(str(content) for content in document.get("non_special_tokens", []))
+        normalized = tuple(str(content) for content in document.get("normalized_tokens", []))
     except (KeyError, TypeError, ValueError) as err:
         raise TokenizerFileError(f"{path}: malformed tokfree JSON ({type(err).__name__}: {err}); re-save it with tokfree") from None
     if not isinstance(pre_tokenizer, str):
         raise TokenizerFileError(f"{path}: pre_tokenizer must be a preset name or a regex string, got {pre_tokenizer!r}")
-    return TokenizerParts(pre_tokenizer, vocab, merges, specials, bool(document.get("ignore_merges", False)))
+    if normalizer is not None and not isinstance(normalizer, str):
+        raise TokenizerFileError(f"{path}: normalizer must be null or a form name such as \"NFC\", got {normalizer!r}")
+    return TokenizerParts(
+        pre_tokenizer,
+        vocab,
+        merges,
+        specials,
+        ignore_merges=bool(document.get("ignore_merges", False)),
+        merge_by_rank=bool(document.get("merge_by_rank", False)),
+        normalizer=normalizer,
+        non_special_tokens=non_special,
+        normalized_tokens=normalized,
+    )

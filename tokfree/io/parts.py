@@ -16,8 +16,17 @@ class TokenizerParts:
         pre_tokenizer: a preset name (see `tokfree.pretokenize.PRESETS`) or a custom regex.
         vocab: model tokens as (id, bytes), sorted by id (special tokens are not in it).
         merges: (left id, right id) in rank order.
-        special_tokens: (content, id) in id order.
+        special_tokens: (content, id) in id order: every token matched in the text before
+            pre-tokenizing (HF's "added tokens").
         ignore_merges: a pre-token whose bytes are a token encodes to that one id.
+        merge_by_rank: tiktoken's merge rule: besides each listed merge, every other split of the
+            token it makes into two tokens merges at the same rank (see `BpeModel::new`).
+        normalizer: None, "NFC" or "NFKC": applied to the text between special tokens before
+            pre-tokenizing (as HF does), with Python's `unicodedata`.
+        non_special_tokens: contents of special tokens that HF marks `"special": false` (it keeps
+            them in `decode(skip_special_tokens=True)`); tokfree matches them like the others.
+        normalized_tokens: contents of special tokens HF matches in the normalized text
+            (`"normalized": true`) rather than in the raw text.
     """
 
     pre_tokenizer: str
@@ -25,3 +34,7 @@ class TokenizerParts:
     merges: list[tuple[int, int]]
     special_tokens: list[tuple[str, int]]
     ignore_merges: bool = False
+    merge_by_rank: bool = False
+    normalizer: str | None = None
+    non_special_tokens: tuple[str, ...] = ()
+    normalized_tokens: tuple[str, ...] = ()

@@ -1,0 +1,30 @@
+"""Reading tokenizer files from disk with tokfree's errors (missing file, absurd size)."""
+
+from __future__ import annotations
+
+import os
+
+from tokfree.errors import InputFileError, TokenizerFileError
+
+__all__ = ["MAX_FILE_BYTES", "read_bytes"]
+
+# Refuse tokenizer files larger than this before reading: the biggest real ones (o200k-sized
+# vocabularies with merges) are ~30 MB, and a hostile 10 GB file must not be read into memory.
+MAX_FILE_BYTES = 512 * 1024 * 1024
+
+
+def read_bytes(path: str) -> bytes:
+    """The contents of the tokenizer file `path`.
+
+    Raises:
+        InputFileError: the file is missing or unreadable.
+        TokenizerFileError: the file is larger than any real tokenizer file.
+    """
+    try:
+        size = os.path.getsize(path)
+        if size > MAX_FILE_BYTES:
+            raise TokenizerFileError(f"{path}: {size} bytes is larger than any real tokenizer file (limit {MAX_FILE_BYTES}); check the path")
+        with open(path, "rb") as file:
+            return file.read()
+    except OSError as err:
+        raise InputFileError(f"cannot read tokenizer file {path!r}: {err.strerror}; check the path") from None
