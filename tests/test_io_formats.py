@@ -16,6 +16,7 @@ import tokfree
 from tokfree import TokfreeError
 from tokfree.errors import InputFileError, TokenizerFileError
 from tokfree.io.bytelevel import BYTE_TO_CHAR, bytes_to_unicode
+from tokfree.io.hf import parts_to_hf
 
 tiktoken = pytest.importorskip("tiktoken")
 tokenizers = pytest.importorskip("tokenizers")
@@ -149,7 +150,7 @@ def test_gpt2_files_specials_and_non_byte_level_entries(tmp_path):
     plain = tokfree.Tokenizer.from_gpt2_files(*files, special_tokens=["<unk>€", "<new>"])
     assert plain.special_tokens == {"<unk>€": 258, "<new>": 259}
     assert plain.token_to_id("<|endoftext|>") == 257  # a plain model token now, reachable by no merge
-    hf = tokenizers.Tokenizer.from_str(plain.to_hf())
+    hf = plain.to_hf()
     text = "xab <|endoftext|> <new>ab"
     assert plain.encode(text, allowed_special="all") == hf.encode(text, add_special_tokens=False).ids
 
@@ -183,7 +184,7 @@ def test_gpt2_files_missing(tmp_path):
 
 
 def hf_document(tok: tokfree.Tokenizer) -> dict:
-    return json.loads(tok.to_hf())
+    return json.loads(parts_to_hf(tok.to_parts()))
 
 
 def load_both(document: dict, tmp_path) -> tuple[tokfree.Tokenizer, object]:
@@ -218,7 +219,7 @@ def test_normalizers_match_hf(trained, documents, form, tmp_path):
     # A one-step Sequence is the same normalizer; the export writes it back as the bare form.
     document["normalizer"] = {"type": "Sequence", "normalizers": [{"type": form}]}
     again, _ = load_both(document, tmp_path)
-    assert again.normalizer == form and json.loads(again.to_hf())["normalizer"] == {"type": form}
+    assert again.normalizer == form and json.loads(parts_to_hf(again.to_parts()))["normalizer"] == {"type": form}
     assert tok.encode_batch(documents[:20]) == again.encode_batch(documents[:20])
     with pytest.raises(TokfreeError, match="offsets=True is not available"):
         tok.encode("abc", offsets=True)
@@ -264,7 +265,7 @@ def test_added_token_flags_match_hf_and_survive_export(trained, tmp_path):
     tok, hf = load_both(document, tmp_path)
     assert tok.to_parts().normalized_tokens == ("<pad>",) and tok.to_parts().non_special_tokens == ("<pad>",)
     assert_same(tok, hf, NORMALIZATION_TEXTS + ["x<pad>y <|endoftext|><pad>", "<pa\u0064>"])
-    assert json.loads(tok.to_hf())["added_tokens"] == document["added_tokens"]
+    assert json.loads(parts_to_hf(tok.to_parts()))["added_tokens"] == document["added_tokens"]
     # Special text between normalized pieces follows the tiktoken policy like everywhere else.
     with pytest.raises(tokfree.errors.SpecialTokenError, match="<pad>"):
         tok.encode("a <pad>")
@@ -361,10 +362,10 @@ def test_to_hf_of_merge_by_rank_lists_every_split(tmp_path):
     entries = byte_entries() + [(b"bc", 256), (b"ab", 257), (b"abc", 258)]
     write_ranks(tmp_path / "r.tiktoken", entries)
     tok = tokfree.Tokenizer.from_tiktoken(tmp_path / "r.tiktoken", pre_tokenizer="gpt2")
-    merges = json.loads(tok.to_hf())["model"]["merges"]
+    merges = json.loads(parts_to_hf(tok.to_parts()))["model"]["merges"]
     # abc (rank 258) is made by (a, bc) and, under tiktoken's rule, also by (ab, c): both listed, by rank order of the sides.
     assert merges == [["b", "c"], ["a", "b"], ["a", "bc"], ["ab", "c"]]
-    hf = tokenizers.Tokenizer.from_str(tok.to_hf())
+    hf = tok.to_hf()
     reference = tiktoken.Encoding("r", pat_str=GPT2_PATTERN, mergeable_ranks=dict(entries), special_tokens={})
     for text in ["abc", "abcabc", "aabcc", "zabcab"]:
         assert tok.encode(text) == hf.encode(text).ids == reference.encode_ordinary(text)

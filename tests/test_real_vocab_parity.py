@@ -4,7 +4,7 @@ round trips through tokenizer.json and .tiktoken files keep every id.
 
 The oracles are built independently of tokfree: `tiktoken.Encoding` from the same rank file with
 the pattern and special tokens tiktoken publishes (tiktoken_ext/openai_public.py), and HF
-`tokenizers` loading the file `to_hf()` writes. Needs `make data` (or `tokfree data fetch`);
+`tokenizers` loading our export (`to_hf()`, `save()`). Needs `make data` (or `tokfree data fetch`);
 skipped with that reason otherwise.
 """
 
@@ -145,7 +145,7 @@ def test_tiktoken_parity(vocab, corpus, name):
 @pytest.mark.parametrize("name", NAMES)
 def test_hf_tokenizers_parity_on_our_export(vocab, corpus, name):
     tok = vocab(name)
-    hf = tokenizers.Tokenizer.from_str(tok.to_hf())
+    hf = tok.to_hf()
     theirs = [encoding.ids for encoding in hf.encode_batch(corpus, add_special_tokens=False)]
     assert_same_ids(tok.encode_batch(corpus, allowed_special="all"), theirs, corpus, tok.decode, "HF tokenizers")
 
@@ -155,7 +155,7 @@ def test_llama3_pre_tokenizer_with_cl100k_ranks_matches_hf(vocab, corpus):
     import dataclasses
 
     tok = tokfree.Tokenizer(dataclasses.replace(vocab("cl100k_base").to_parts(), pre_tokenizer="llama3"))
-    hf = tokenizers.Tokenizer.from_str(tok.to_hf())
+    hf = tok.to_hf()
     sample = corpus[::4]
     theirs = [encoding.ids for encoding in hf.encode_batch(sample, add_special_tokens=False)]
     assert_same_ids(tok.encode_batch(sample, allowed_special="all"), theirs, sample, tok.decode, "HF tokenizers")
@@ -165,7 +165,7 @@ def test_llama3_pre_tokenizer_with_cl100k_ranks_matches_hf(vocab, corpus):
 def test_round_trip_through_tokenizer_json(vocab, corpus, name, tmp_path):
     tok = vocab(name)
     path = tmp_path / "tokenizer.json"
-    path.write_text(tok.to_hf(), encoding="utf-8")
+    tok.save(path)
     again = tokfree.Tokenizer.from_file(path)
     assert again.special_tokens == tok.special_tokens and again.vocab_size == tok.vocab_size
     sample = corpus[::3]

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Collection, Mapping, Sequence
-from typing import Literal, NamedTuple, Union
+from typing import TYPE_CHECKING, Literal, NamedTuple, Union
 
 from tokfree import _rust
 from tokfree._text import call_on_text, call_on_texts, require_str
@@ -20,6 +20,9 @@ from tokfree.io.hf import check_added_tokens, parts_from_hf, parts_to_hf
 from tokfree.io.native import is_native, parts_from_native, parts_to_native
 from tokfree.io.parts import TokenizerParts
 from tokfree.io.tiktoken import parts_from_tiktoken, parts_to_tiktoken
+
+if TYPE_CHECKING:
+    import tokenizers
 
 __all__ = ["Encoding", "Tokenizer"]
 
@@ -278,18 +281,28 @@ class Tokenizer:
 
     # --- files ----------------------------------------------------------------------------------
 
-    def to_hf(self) -> str:
-        """The HF `tokenizer.json` text of this tokenizer (what `save(path)` writes).
+    def to_hf(self) -> "tokenizers.Tokenizer":
+        """A Hugging Face `tokenizers.Tokenizer` that encodes identically (built from the
+        `tokenizer.json` that `save(path)` writes).
 
-        HF `tokenizers` loading it encodes like `encode(text, allowed_special="all")` (HF always
-        matches added tokens). A `merge_by_rank` (tiktoken) vocabulary is written the way HF's own
-        converter writes tiktoken files: every split of each token into two tokens is a merge,
-        grouped by token rank, with `ignore_merges: true`.
+        It encodes like `encode(text, allowed_special="all")` (HF always matches added tokens;
+        pass `add_special_tokens=False` to its `encode`). A `merge_by_rank` (tiktoken) vocabulary
+        is written the way HF's own converter writes tiktoken files: every split of each token
+        into two tokens is a merge, grouped by token rank, with `ignore_merges: true`.
+
+        Raises:
+            TokfreeError: HF `tokenizers` is not installed (`pip install tokfree[hf]`).
 
         Example:
-            >>> hf = tokenizers.Tokenizer.from_str(tok.to_hf())
+            >>> hf = tok.to_hf()
+            >>> hf.encode("hello world", add_special_tokens=False).ids == tok.encode("hello world")
+            True
         """
-        return parts_to_hf(self.to_parts())
+        try:
+            import tokenizers
+        except ImportError:
+            raise TokfreeError("to_hf() needs HF tokenizers: pip install tokfree[hf] (or pip install tokenizers)") from None
+        return tokenizers.Tokenizer.from_str(parts_to_hf(self.to_parts()))
 
     def save(self, path: str | os.PathLike[str], *, format: Literal["hf", "tokfree", "tiktoken"] = "hf") -> None:
         """Writes the tokenizer as HF `tokenizer.json` (default), tokfree JSON or a tiktoken rank file.
