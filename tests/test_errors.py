@@ -91,6 +91,16 @@ def test_special_token_policy(tok):
         tok.encode(text, allowed_special="<|endoftext|>")
 
 
+def test_batch_reports_the_first_failing_text(tok):
+    # Texts finish in any order on several threads; the error raised is always the lowest index's.
+    texts = ["fine"] * 300 + ["x <pad>"] + ["fine"] * 300 + ["y <|endoftext|>"] * 50
+    for threads in (None, 1, 2, 3):
+        with pytest.raises(errors.SpecialTokenError, match="<pad>"):
+            tok.encode_batch(texts, num_threads=threads)
+    # The batch is still usable afterwards, and allowing the specials makes it succeed.
+    assert len(tok.encode_batch(texts, allowed_special="all", num_threads=2)) == len(texts)
+
+
 def test_wrong_types(tok):
     with pytest.raises(TokfreeError, match="str"):
         tok.encode(b"bytes")

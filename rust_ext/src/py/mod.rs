@@ -79,6 +79,59 @@ fn special_flags(spec: &Bound<'_, PyAny>, specials: &[(String, u32)], argument: 
     Ok(flags)
 }
 
+impl PyTokenizer {
+    /// `encode_batch` on several threads. Python lists can only be built with the GIL, one at a
+    /// time; building them while the other texts are still being encoded (instead of after all
+    /// of them) overlaps that serial part with the encoding: the pool encodes, this thread
+    /// receives finished texts and converts them.
+    fn encode_batch_pipelined<'py>(
+        &self,
+        py: Python<'py>,
+        refs: &[&str],
+        policy: &SpecialPolicy,
+        pool: Option<Arc<rayon::ThreadPool>>,
+    ) -> PyResult<Vec<Bound<'py, PyList>>> {
+        let tokenizer = &self.inner;
+        let (sender, receiver) = std::sync::mpsc::channel::<(usize, crate::Result<Vec<u32>>)>();
+        let receiver = Mutex::new(receiver); // detach() needs Sync captures
+        let mut lists: Vec<Option<Bound<'py, PyList>>> = (0..refs.len()).map(|_| None).collect();
+        let mut first_error: Option<(usize, Error)> = None;
+        std::thread::scope(|scope| -> PyResult<()> {
+            scope.spawn(move || {
+                let run = || tokenizer.encode_batch_each(refs, policy, |index, ids| drop(sender.send((index, ids))));
+                match &pool {
+                    Some(pool) => pool.install(run),
+                    None => run(),
+                }
+            });
+            let receive = || receiver.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            loop {
+                // Take what is ready with the GIL held; wait for more with it released.
+                let ready = receive().try_recv(); // its own statement: the guard must drop before recv()
+                let (index, result) = match ready {
+                    Ok(item) => item,
+                    Err(std::sync::mpsc::TryRecvError::Disconnected) => break,
+                    Err(std::sync::mpsc::TryRecvError::Empty) => match py.detach(|| receive().recv()) {
+                        Ok(item) => item,
+                        Err(_) => break, // every text is done
+                    },
+                };
+                match result {
+                    Ok(ids) => lists[index] = Some(self.id_list(py, &ids)?),
+                    // Report the first failing text's error, whatever order the texts finish in.
+                    Err(err) if first_error.as_ref().is_none_or(|(first, _)| index < *first) => first_error = Some((index, err)),
+                    Err(_) => {}
+                }
+            }
+            Ok(())
+        })?;
+        if let Some((_, err)) = first_error {
+            return Err(to_py_err(err));
+        }
+        Ok(lists.into_iter().map(|list| list.expect("every text was encoded")).collect())
+    }
+}
+
 /// A rayon pool per requested thread count, built once and reused (building one costs ~50 µs).
 fn thread_pool(num_threads: usize) -> PyResult<Arc<rayon::ThreadPool>> {
     static POOLS: OnceLock<Mutex<HashMap<usize, Arc<rayon::ThreadPool>>>> = OnceLock::new();
@@ -239,14 +292,14 @@ impl PyTokenizer {
             Some(n) => Some(thread_pool(n)?),
             None => None,
         };
-        let result = py.detach(|| {
-            let refs: Vec<&str> = texts.iter().map(|t| &**t).collect();
-            match &pool {
-                Some(pool) => pool.install(|| tokenizer.encode_batch(&refs, &policy)),
-                None => tokenizer.encode_batch(&refs, &policy),
-            }
-        });
-        let lists = result.map_err(to_py_err)?.iter().map(|ids| self.id_list(py, ids)).collect::<PyResult<Vec<_>>>()?;
+        let refs: Vec<&str> = texts.iter().map(|t| &**t).collect();
+        let threads = pool.as_ref().map_or_else(rayon::current_num_threads, |pool| pool.current_num_threads());
+        let lists = if threads == 1 {
+            let results = py.detach(|| refs.iter().map(|text| tokenizer.encode(text, &policy, false).map(|(ids, _)| ids)).collect::<crate::Result<Vec<_>>>());
+            results.map_err(to_py_err)?.iter().map(|ids| self.id_list(py, ids)).collect::<PyResult<Vec<_>>>()?
+        } else {
+            self.encode_batch_pipelined(py, &refs, &policy, pool)?
+        };
         PyList::new(py, lists)
     }
 
