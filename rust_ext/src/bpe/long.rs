@@ -9,11 +9,14 @@
 //! in per-rank lists and the next rank is found in a bitset (O(1) per merge, no sift-downs
 //! through a megabyte-sized binary heap). A file whose merges break that order falls back to a
 //! binary heap, which does not need it.
+//!
+//! Pieces of `chunked::CHUNKED_MIN` bytes or more are first cut into cache-sized chunks that go
+//! through this loop one by one and are stitched together exactly (`chunked.rs`).
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
-use super::BpeModel;
+use super::{chunked, BpeModel};
 
 const NONE: u32 = u32::MAX;
 
@@ -226,7 +229,19 @@ impl MergeQueue for BinaryHeap<Reverse<u64>> {
 
 /// Appends the ids of `piece` (at least 2 bytes) to `out`.
 pub(super) fn merge_long(model: &BpeModel, piece: &[u8], out: &mut Vec<u32>) {
-    if piece.iter().all(|&b| b == piece[0]) && merge_run(model, piece[0], piece.len(), out) {
+    if piece.len() >= chunked::CHUNKED_MIN && !is_run(piece) && chunked::merge_chunked(model, piece, out, chunked::CHUNK) {
+        return;
+    }
+    merge_unchunked(model, piece, out);
+}
+
+fn is_run(piece: &[u8]) -> bool {
+    piece.iter().all(|&b| b == piece[0])
+}
+
+/// `merge_long` without cutting the piece into chunks (what `chunked` merges each chunk with).
+pub(super) fn merge_unchunked(model: &BpeModel, piece: &[u8], out: &mut Vec<u32>) {
+    if is_run(piece) && merge_run(model, piece[0], piece.len(), out) {
         return;
     }
     let served = SCRATCH.with(|scratch| match scratch.try_borrow_mut() {

@@ -7,6 +7,7 @@
 //! (`long.rs`: 1 MiB of one letter must not take minutes).
 
 mod cache;
+mod chunked;
 mod long;
 pub mod ranks;
 
@@ -59,6 +60,8 @@ pub struct BpeModel {
     /// tiktoken semantics: every split of a merged token into two tokens merges at that token's rank.
     merge_by_rank: bool,
     len: usize,
+    /// Bytes in the longest token.
+    max_token_len: usize,
     cache: PieceCache,
 }
 
@@ -76,6 +79,7 @@ impl Clone for BpeModel {
             ignore_merges: self.ignore_merges,
             merge_by_rank: self.merge_by_rank,
             len: self.len,
+            max_token_len: self.max_token_len,
             cache: PieceCache::new(),
         }
     }
@@ -178,6 +182,7 @@ impl BpeModel {
         if merge_by_rank {
             add_rank_splits(&mut pair_ranks, &id_to_bytes, &bytes_to_id);
         }
+        let max_token_len = id_to_bytes.iter().flatten().map(|bytes| bytes.len()).max().unwrap_or(1);
         let mut model = BpeModel {
             id_to_bytes,
             short_ids: FxHashMap::default(),
@@ -190,6 +195,7 @@ impl BpeModel {
             ignore_merges,
             merge_by_rank,
             len,
+            max_token_len,
             cache: PieceCache::new(),
         };
         model.short_ids = model.bytes_to_id.iter().filter_map(|(bytes, &id)| Some((pack(bytes)?, id))).collect();
@@ -251,6 +257,7 @@ impl BpeModel {
         self.merge_by_rank
     }
 
+    /// (rank, merged id) of merging `left` then `right`, if they merge.
     #[inline]
     fn rank(&self, left: u32, right: u32) -> Option<(u32, u32)> {
         self.pair_ranks.get(&pair_key(left, right)).copied()
@@ -268,7 +275,8 @@ impl BpeModel {
         }
         let whole = match pack(piece) {
             Some(packed) => self.short_ids.get(&packed),
-            None => self.bytes_to_id.get(piece),
+            None if piece.len() <= self.max_token_len => self.bytes_to_id.get(piece),
+            None => None, // longer than any token: skip hashing a possibly huge piece
         };
         if let Some(&id) = whole {
             if self.ignore_merges || self.encodes_to_itself[id as usize] {

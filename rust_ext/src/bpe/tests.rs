@@ -155,6 +155,28 @@ fn long_and_short_paths_agree() {
     }
 }
 
+/// A random merge list over `letters` (up to `max_merges` merges, each joining two tokens made so
+/// far), in BPE order or, if `shuffle`, in random order (later merges may come first).
+fn random_merges(rng: &mut Rng, letters: &[&str], max_merges: usize, shuffle: bool) -> Vec<(String, String)> {
+    let mut tokens: Vec<String> = letters.iter().map(|s| s.to_string()).collect();
+    let mut merges: Vec<(String, String)> = Vec::new();
+    for _ in 0..rng.below(max_merges) + 1 {
+        let left = tokens[rng.below(tokens.len())].clone();
+        let right = tokens[rng.below(tokens.len())].clone();
+        if merges.iter().any(|(l, r)| *l == left && *r == right) {
+            continue;
+        }
+        tokens.push(format!("{left}{right}"));
+        merges.push((left, right));
+    }
+    if shuffle {
+        for i in (1..merges.len()).rev() {
+            merges.swap(i, rng.below(i + 1));
+        }
+    }
+    merges
+}
+
 /// Random merge lists over a 3-letter alphabet, in random order: some are BPE-ordered (a merge
 /// only uses tokens made by earlier merges), some not, which sends the long path to its
 /// binary-heap fallback. Every path must give the quadratic scan's answer.
@@ -163,23 +185,7 @@ fn long_path_matches_the_scan_on_random_merge_lists() {
     let mut rng = Rng::new(11);
     let letters = ["a", "b", "c"];
     for case in 0..300 {
-        let mut tokens: Vec<String> = letters.iter().map(|s| s.to_string()).collect();
-        let mut merges: Vec<(String, String)> = Vec::new();
-        for _ in 0..rng.below(12) + 1 {
-            let left = tokens[rng.below(tokens.len())].clone();
-            let right = tokens[rng.below(tokens.len())].clone();
-            if merges.iter().any(|(l, r)| *l == left && *r == right) {
-                continue;
-            }
-            tokens.push(format!("{left}{right}"));
-            merges.push((left, right));
-        }
-        if case % 3 == 0 {
-            // Shuffle: later merges may now come first (non-monotone ranks).
-            for i in (1..merges.len()).rev() {
-                merges.swap(i, rng.below(i + 1));
-            }
-        }
+        let merges = random_merges(&mut rng, &letters, 12, case % 3 == 0);
         let pairs: Vec<(&str, &str)> = merges.iter().map(|(l, r)| (l.as_str(), r.as_str())).collect();
         let m = model(&pairs, false);
         for _ in 0..10 {
@@ -201,22 +207,7 @@ fn long_path_matches_the_scan_on_random_merge_lists() {
 fn runs_of_one_byte_match_the_general_loop() {
     let mut rng = Rng::new(5);
     for case in 0..400 {
-        let mut tokens: Vec<String> = vec!["a".into(), "b".into()];
-        let mut merges: Vec<(String, String)> = Vec::new();
-        for _ in 0..rng.below(14) + 1 {
-            let left = tokens[rng.below(tokens.len())].clone();
-            let right = tokens[rng.below(tokens.len())].clone();
-            if merges.iter().any(|(l, r)| *l == left && *r == right) {
-                continue;
-            }
-            tokens.push(format!("{left}{right}"));
-            merges.push((left, right));
-        }
-        if case % 3 == 0 {
-            for i in (1..merges.len()).rev() {
-                merges.swap(i, rng.below(i + 1));
-            }
-        }
+        let merges = random_merges(&mut rng, &["a", "b"], 14, case % 3 == 0);
         let pairs: Vec<(&str, &str)> = merges.iter().map(|(l, r)| (l.as_str(), r.as_str())).collect();
         let m = model(&pairs, false);
         for len in [64, 65, 100, 127, 128, 129, 200, 255, 256, 257, 300 + rng.below(300)] {
@@ -237,4 +228,64 @@ fn one_mebibyte_of_one_letter_is_fast_enough() {
     m.encode_piece(&piece, &mut out);
     assert_eq!(out.len(), (1 << 20) / 8);
     assert!(out.iter().all(|&id| m.token_bytes(id) == Some(&b"aaaaaaaa"[..])));
+}
+
+/// Chunked merging (long pieces cut into chunks, stitched where the tokens at a cut are
+/// compatible, re-merged in a window where not) against the whole-piece loop, on random merge
+/// lists, BPE-ordered or shuffled, with chunks down to a few bytes so that most cuts need a window.
+#[test]
+fn chunked_merging_equals_the_whole_piece_loop() {
+    let mut rng = Rng::new(23);
+    let letters = ["a", "b", "c", "d"];
+    let (mut stitched, mut gave_up) = (0, 0);
+    for case in 0..300 {
+        let merges = random_merges(&mut rng, &letters, 40, case % 3 == 0);
+        let pairs: Vec<(&str, &str)> = merges.iter().map(|(l, r)| (l.as_str(), r.as_str())).collect();
+        let m = model(&pairs, false);
+        let alphabet = 2 + rng.below(3);
+        for chunk in [2, 3, 7, 16, 50, 333] {
+            let len = 2 + rng.below(3000);
+            let piece: Vec<u8> = (0..len).map(|_| letters[rng.below(alphabet)].as_bytes()[0]).collect();
+            let mut expected = Vec::new();
+            long::merge_with_binary_heap(&m, &piece, &mut expected);
+            let mut got = vec![7u32]; // something before: the chunked path must leave it alone
+            if chunked::merge_chunked(&m, &piece, &mut got, chunk) {
+                assert_eq!(got[1..], expected[..], "case {case}, chunk {chunk}: merges {merges:?}, piece {:?}", String::from_utf8_lossy(&piece));
+                stitched += 1;
+            } else {
+                assert_eq!(got, [7], "a chunking that gives up leaves `out` as it was");
+                gave_up += 1;
+            }
+        }
+    }
+    // Most inputs are stitched (the point of the test); giving up is the rare hostile case.
+    assert!(stitched > 10 * gave_up, "stitched {stitched}, gave up {gave_up}");
+}
+
+/// A long piece of random letters under a vocabulary that BPE would learn from such text goes
+/// through the chunked path in `encode_piece` and still equals the whole-piece loop.
+#[test]
+fn megabyte_scale_random_letters_match_the_whole_piece_loop() {
+    let mut rng = Rng::new(3);
+    let letters: Vec<u8> = (b'a'..=b'z').collect();
+    let mut tokens: Vec<Vec<u8>> = letters.iter().map(|&b| vec![b]).collect();
+    let mut merges: Vec<(String, String)> = Vec::new();
+    while merges.len() < 3000 {
+        let (left, right) = (tokens[rng.below(tokens.len())].clone(), tokens[rng.below(tokens.len())].clone());
+        if left.len() + right.len() > 6 || merges.iter().any(|(l, r)| l.as_bytes() == left && r.as_bytes() == right) {
+            continue;
+        }
+        merges.push((String::from_utf8(left.clone()).unwrap(), String::from_utf8(right.clone()).unwrap()));
+        tokens.push([left, right].concat());
+    }
+    let pairs: Vec<(&str, &str)> = merges.iter().map(|(l, r)| (l.as_str(), r.as_str())).collect();
+    let m = model(&pairs, false);
+    let piece: Vec<u8> = (0..chunked::CHUNKED_MIN * 2 + 123).map(|_| letters[rng.below(26)]).collect();
+    let (mut expected, mut got) = (Vec::new(), Vec::new());
+    long::merge_with_binary_heap(&m, &piece, &mut expected);
+    assert!(chunked::merge_chunked(&m, &piece, &mut got, chunked::CHUNK));
+    assert_eq!(got, expected);
+    got.clear();
+    m.encode_piece(&piece, &mut got);
+    assert_eq!(got, expected);
 }
