@@ -152,12 +152,6 @@ impl Tokenizer {
         texts.par_iter().map(|text| self.encode(text, policy, false).map(|(ids, _)| ids)).collect()
     }
 
-    /// `encode` over many texts in parallel (rayon), handing each result to `sink` with its index
-    /// as soon as it is ready (in any order), so the caller can consume results meanwhile.
-    pub fn encode_batch_each(&self, texts: &[&str], policy: &SpecialPolicy, sink: impl Fn(usize, Result<Vec<u32>>) + Sync) {
-        texts.par_iter().enumerate().for_each(|(index, text)| sink(index, self.encode(text, policy, false).map(|(ids, _)| ids)));
-    }
-
     /// The bytes of the ids; an unknown id is an `ErrorKind::UnknownId` error naming it.
     pub fn decode_bytes(&self, ids: &[u32]) -> Result<Vec<u8>> {
         let mut bytes = Vec::with_capacity(ids.len() * 4);

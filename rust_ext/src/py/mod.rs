@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use pyo3::exceptions::PyRuntimeError;
@@ -80,51 +81,74 @@ fn special_flags(spec: &Bound<'_, PyAny>, specials: &[(String, u32)], argument: 
 }
 
 impl PyTokenizer {
-    /// `encode_batch` on several threads. Python lists can only be built with the GIL, one at a
-    /// time; building them while the other texts are still being encoded (instead of after all
-    /// of them) overlaps that serial part with the encoding: the pool encodes, this thread
-    /// receives finished texts and converts them.
-    fn encode_batch_pipelined<'py>(
+    /// `encode_batch` on `helpers` pool threads plus this one. Python lists can only be built with
+    /// the GIL, one at a time, so this thread builds them as texts finish (instead of all at the
+    /// end, when the pool would sit idle) and encodes texts itself whenever none is waiting: the
+    /// cores stay busy with either. Texts are claimed one at a time from a shared counter.
+    fn encode_batch_shared<'py>(
         &self,
         py: Python<'py>,
         refs: &[&str],
         policy: &SpecialPolicy,
-        pool: Option<Arc<rayon::ThreadPool>>,
+        pool: &rayon::ThreadPool,
+        helpers: usize,
     ) -> PyResult<Vec<Bound<'py, PyList>>> {
         let tokenizer = &self.inner;
+        let encode = |text: &str| tokenizer.encode(text, policy, false).map(|(ids, _)| ids);
+        let next = AtomicUsize::new(0);
+        let claim = || Some(next.fetch_add(1, Ordering::Relaxed)).filter(|&index| index < refs.len());
         let (sender, receiver) = std::sync::mpsc::channel::<(usize, crate::Result<Vec<u32>>)>();
         let receiver = Mutex::new(receiver); // detach() needs Sync captures
+        let receive = || receiver.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         let mut lists: Vec<Option<Bound<'py, PyList>>> = (0..refs.len()).map(|_| None).collect();
         let mut first_error: Option<(usize, Error)> = None;
-        std::thread::scope(|scope| -> PyResult<()> {
-            scope.spawn(move || {
-                let run = || tokenizer.encode_batch_each(refs, policy, |index, ids| drop(sender.send((index, ids))));
-                match &pool {
-                    Some(pool) => pool.install(run),
-                    None => run(),
-                }
-            });
-            let receive = || receiver.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-            loop {
-                // Take what is ready with the GIL held; wait for more with it released.
-                let ready = receive().try_recv(); // its own statement: the guard must drop before recv()
-                let (index, result) = match ready {
-                    Ok(item) => item,
-                    Err(std::sync::mpsc::TryRecvError::Disconnected) => break,
-                    Err(std::sync::mpsc::TryRecvError::Empty) => match py.detach(|| receive().recv()) {
-                        Ok(item) => item,
-                        Err(_) => break, // every text is done
-                    },
-                };
-                match result {
-                    Ok(ids) => lists[index] = Some(self.id_list(py, &ids)?),
-                    // Report the first failing text's error, whatever order the texts finish in.
-                    Err(err) if first_error.as_ref().is_none_or(|(first, _)| index < *first) => first_error = Some((index, err)),
-                    Err(_) => {}
-                }
+        let mut finish = |index: usize, result: crate::Result<Vec<u32>>| -> PyResult<()> {
+            match result {
+                Ok(ids) => lists[index] = Some(self.id_list(py, &ids)?),
+                // Report the first failing text's error, whatever order the texts finish in.
+                Err(err) if first_error.as_ref().is_none_or(|(first, _)| index < *first) => first_error = Some((index, err)),
+                Err(_) => {}
             }
             Ok(())
-        })?;
+        };
+        let outcome = pool.in_place_scope(|scope| -> PyResult<()> {
+            for _ in 0..helpers {
+                let sender = sender.clone();
+                let (claim, encode) = (&claim, &encode);
+                scope.spawn(move |_| {
+                    while let Some(index) = claim() {
+                        let _ = sender.send((index, encode(refs[index])));
+                    }
+                });
+            }
+            drop(sender); // only the helpers' clones are left: recv() fails if they all stop early
+            let mut run = || -> PyResult<()> {
+                for _ in 0..refs.len() {
+                    // One text finished per round: converted if ready, else encoded here, else awaited.
+                    let ready = receive().try_recv(); // its own statement: the guard must drop before recv()
+                    if let Ok((index, result)) = ready {
+                        finish(index, result)?;
+                    } else if let Some(index) = claim() {
+                        let text = refs[index];
+                        let result = if text.len() >= DETACH_MIN_BYTES { py.detach(|| encode(text)) } else { encode(text) };
+                        finish(index, result)?;
+                    } else {
+                        // Everything is claimed: wait, with the GIL released, for the helpers' last texts.
+                        match py.detach(|| receive().recv()) {
+                            Ok((index, result)) => finish(index, result)?,
+                            Err(_) => return Err(PyRuntimeError::new_err("an encoding thread stopped before its text was done")),
+                        }
+                    }
+                }
+                Ok(())
+            };
+            let outcome = run();
+            if outcome.is_err() {
+                next.store(refs.len(), Ordering::Relaxed); // helpers stop claiming: the scope waits for them
+            }
+            outcome
+        });
+        outcome?;
         if let Some((_, err)) = first_error {
             return Err(to_py_err(err));
         }
@@ -287,18 +311,20 @@ impl PyTokenizer {
     ) -> PyResult<Bound<'py, PyList>> {
         let policy = self.policy(allowed_special, disallowed_special)?;
         let tokenizer = &self.inner;
-        let pool = match num_threads {
+        let threads = match num_threads {
             Some(0) => return Err(invalid_argument("num_threads=0: pass a positive number of threads, or None for all cores".into())),
-            Some(n) => Some(thread_pool(n)?),
-            None => None,
+            Some(n) => n,
+            None => rayon::current_num_threads(),
         };
         let refs: Vec<&str> = texts.iter().map(|t| &**t).collect();
-        let threads = pool.as_ref().map_or_else(rayon::current_num_threads, |pool| pool.current_num_threads());
-        let lists = if threads == 1 {
+        let lists = if threads == 1 || refs.len() < 2 {
             let results = py.detach(|| refs.iter().map(|text| tokenizer.encode(text, &policy, false).map(|(ids, _)| ids)).collect::<crate::Result<Vec<_>>>());
             results.map_err(to_py_err)?.iter().map(|ids| self.id_list(py, ids)).collect::<PyResult<Vec<_>>>()?
         } else {
-            self.encode_batch_pipelined(py, &refs, &policy, pool)?
+            // This thread works too, so the pool needs one thread fewer.
+            let helpers = threads - 1;
+            let pool = thread_pool(helpers)?;
+            self.encode_batch_shared(py, &refs, &policy, &pool, helpers)?
         };
         PyList::new(py, lists)
     }
