@@ -11,6 +11,9 @@ use crate::bpe::BpeModel;
 use crate::error::{Error, ErrorKind, Result};
 use crate::pretokenize::PreTokenizer;
 
+/// Pre-tokens split and merged per block in `encode_ordinary` (~64 KB of spans).
+const SPANS_PER_BLOCK: usize = 4096;
+
 /// What to do with special-token text found in user input, per special token (index into
 /// `Tokenizer::special_tokens()`): allowed -> the special id; else disallowed -> an error
 /// (`ErrorKind::SpecialToken`) naming the token, its byte position and the fix; else plain text.
@@ -129,18 +132,22 @@ impl Tokenizer {
             return Ok(());
         }
         let segment = &text[start..end];
-        spans.clear();
-        self.pre_tokenizer.split_into(segment, spans)?;
         let bytes = segment.as_bytes();
-        for &(piece_start, piece_end) in spans.iter() {
-            let first = ids.len();
-            self.model.encode_piece(&bytes[piece_start..piece_end], ids);
-            if let Some(offsets) = offsets.as_deref_mut() {
-                let mut at = start + piece_start;
-                for &id in &ids[first..] {
-                    let len = self.model.token_bytes(id).map_or(0, <[u8]>::len);
-                    offsets.push((at, at + len));
-                    at += len;
+        let mut from = 0;
+        while from < segment.len() {
+            // Block by block: a huge text's spans would otherwise outgrow the caches (16 bytes each).
+            spans.clear();
+            from = self.pre_tokenizer.split_block(segment, from, SPANS_PER_BLOCK, spans)?;
+            for &(piece_start, piece_end) in spans.iter() {
+                let first = ids.len();
+                self.model.encode_piece(&bytes[piece_start..piece_end], ids);
+                if let Some(offsets) = offsets.as_deref_mut() {
+                    let mut at = start + piece_start;
+                    for &id in &ids[first..] {
+                        let len = self.model.token_bytes(id).map_or(0, <[u8]>::len);
+                        offsets.push((at, at + len));
+                        at += len;
+                    }
                 }
             }
         }

@@ -110,6 +110,18 @@ impl PreTokenizer {
         self.pattern.as_deref()
     }
 
+    /// Like `split_into` from byte `from` (0 or a value this returned), but a preset scanner stops
+    /// after about `max_spans` spans: returns where to continue, `text.len()` when done. Lets a
+    /// caller merge pre-tokens block by block, so the spans of a huge text never all exist at once.
+    /// Custom patterns (which may look behind) and "none" do the whole text in one call.
+    pub fn split_block(&self, text: &str, from: usize, max_spans: usize, spans: &mut Vec<(usize, usize)>) -> Result<usize> {
+        match &self.splitter {
+            Splitter::Scan(preset) => Ok(scan::split_from(*preset, text, from, max_spans.max(1), spans)),
+            _ if from == 0 => self.split_into(text, spans).map(|()| text.len()),
+            _ => Ok(text.len()),
+        }
+    }
+
     /// Appends the byte spans `(start, end)` of the pre-tokens of `text` to `spans`.
     pub fn split_into(&self, text: &str, spans: &mut Vec<(usize, usize)>) -> Result<()> {
         match &self.splitter {
@@ -206,6 +218,31 @@ mod tests {
                 scanner.split_into(&text, &mut ours).unwrap();
                 regex.split_into(&text, &mut theirs).unwrap();
                 assert_eq!(ours, theirs, "{name} case {case}: {text:?}");
+            }
+        }
+    }
+
+    /// Splitting block by block (resuming where the last block stopped) gives the spans of one
+    /// whole split, for every splitter and block size, on texts of many pieces.
+    #[test]
+    fn blocks_resume_exactly() {
+        const PARTS: &[&str] = &[" ", "  ", "\n", "\r\n", "\t", "a", "Hello", " world", "'s", "12345", "!?", "\u{e9}", "\u{4e2d}", "\u{a0}", "\u{301}"];
+        let mut rng = Rng::new(9);
+        for name in ["gpt2", "gpt4", "o200k", "llama3", "whitespace", "none", r"\d+"] {
+            let splitter = PreTokenizer::new(name).unwrap();
+            for _ in 0..300 {
+                let text: String = (0..rng.below(60)).map(|_| PARTS[rng.below(PARTS.len())]).collect();
+                let mut whole = Vec::new();
+                splitter.split_into(&text, &mut whole).unwrap();
+                for max_spans in [1, 2, 3, 7, 1000] {
+                    let (mut blocks, mut from) = (Vec::new(), 0);
+                    while from < text.len() {
+                        let before = blocks.len();
+                        from = splitter.split_block(&text, from, max_spans, &mut blocks).unwrap();
+                        assert!(blocks.len() > before, "{name}: a block must make progress");
+                    }
+                    assert_eq!(blocks, whole, "{name}, {max_spans} spans a block: {text:?}");
+                }
             }
         }
     }

@@ -297,9 +297,18 @@ impl Text<'_> {
 
 /// Appends the spans of `text`'s pieces under `preset`.
 pub fn split(preset: Preset, text: &str, spans: &mut Vec<(usize, usize)>) {
+    split_from(preset, text, 0, usize::MAX, spans);
+}
+
+/// `split` from byte `from` (a pre-token boundary), stopping after `max_spans` spans; returns where
+/// the next call should start (`text.len()` when done). A pre-token depends only on the text from
+/// its start on (no look-behind in any preset), so resuming at a boundary gives the same spans.
+pub fn split_from(preset: Preset, text: &str, from: usize, max_spans: usize, spans: &mut Vec<(usize, usize)>) -> usize {
     let scanner = Text { bytes: text.as_bytes(), classes: table() };
-    let mut i = 0;
-    while i < text.len() {
+    let mut i = from;
+    let mut left = max_spans;
+    while i < text.len() && left > 0 {
+        left -= 1;
         let end = match preset {
             Preset::Gpt2 => scanner.gpt2(i),
             Preset::Gpt4 => scanner.cl100k(i, true),
@@ -313,4 +322,5 @@ pub fn split(preset: Preset, text: &str, spans: &mut Vec<(usize, usize)>) {
         spans.push((i, end));
         i = end;
     }
+    i
 }
