@@ -63,3 +63,37 @@ def test_errors_exit_2_with_one_line(tmp_path):
     assert result.stderr.startswith("tokfree: error:") and "none*.txt" in result.stderr
     result = run("encode", "--tokenizer", str(tmp_path / "missing.json"), "-", stdin="x")
     assert result.returncode == 2 and "missing.json" in result.stderr
+
+
+def test_eval_compares_tokenizers_as_the_api_measures_them(files, tmp_path):
+    folder, paths = files
+    small = tokfree.train_bpe(paths, 300, show_progress=False)
+    large = tokfree.train_bpe(paths, 2000, show_progress=False)
+    small.save(tmp_path / "small.json")
+    large.save(tmp_path / "large.json", format="tokfree")
+    terms = tmp_path / "terms.txt"
+    terms.write_text("the\n\nprogramming language\n", encoding="utf-8")
+    plot = tmp_path / "eval.png"
+    result = run("eval", "--tokenizer", str(tmp_path / "small.json"), "--tokenizer", str(tmp_path / "large.json"),
+                 "--terms", str(terms), "--plot", str(plot), *paths)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].split() == ["tokenizer", "vocab", "bytes/token", "tokens/char", "fertility", "whole", "words", "vocab", "used", "tokens/term"]
+    from tokfree.eval import compression, term_fragmentation
+
+    documents = [open(path, encoding="utf-8").read() for path in paths]
+    for line, tok in zip(lines[2:4], (small, large)):
+        cells = line.split()
+        report = compression(tok, documents)
+        assert float(cells[2]) == pytest.approx(report.bytes_per_token, abs=1e-3)
+        assert float(cells[4]) == pytest.approx(report.fertility, abs=1e-3)
+        assert float(cells[7]) == pytest.approx(term_fragmentation(tok, ["the", "programming language"]), abs=1e-3)
+    # A larger vocabulary compresses better on the text it was trained on.
+    assert float(lines[3].split()[2]) > float(lines[2].split()[2])
+    assert plot.stat().st_size > 1000 and plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_eval_names_a_bad_tokenizer(files):
+    _, paths = files
+    result = run("eval", "--tokenizer", "no-such-tokenizer.json", paths[0])
+    assert result.returncode == 2 and "no-such-tokenizer.json" in result.stderr

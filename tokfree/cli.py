@@ -1,4 +1,4 @@
-"""The `tokfree` command line: train, encode, stats, demo, data fetch.
+"""The `tokfree` command line: train, encode, stats, eval, demo, data fetch.
 
 Each subcommand is a thin shell over the Python API; errors print one clear line and exit 2.
 """
@@ -98,6 +98,49 @@ def _stats(args: argparse.Namespace) -> int:
     return 0
 
 
+def _load_tokenizer(spec: str) -> Tokenizer:
+    """A tokenizer file (HF tokenizer.json or tokfree JSON), or a fetched vocabulary by name."""
+    from tokfree import data
+
+    if not Path(spec).exists() and spec in data.ENCODINGS:
+        return data.load(spec)
+    return Tokenizer.from_file(spec)
+
+
+def _eval(args: argparse.Namespace) -> int:
+    from tokfree.eval import compression, term_fragmentation
+
+    documents = [_read_text(path) for path in args.files]
+    terms = [line for line in _read_text(args.terms).splitlines() if line.strip()] if args.terms else None
+    header = ["tokenizer", "vocab", "bytes/token", "tokens/char", "fertility", "whole words", "vocab used"]
+    if terms:
+        header.append("tokens/term")
+    rows = [header]
+    chart: dict[str, dict[str, float]] = {"tokens per char": {}, "fertility (tokens per word)": {}}
+    if terms:
+        chart["tokens per domain term"] = {}
+    for spec in args.tokenizer:
+        tokenizer = _load_tokenizer(spec)
+        report = compression(tokenizer, documents)
+        name = Path(spec).name if Path(spec).exists() else spec
+        row = [name, f"{tokenizer.vocab_size:,}", f"{report.bytes_per_token:.3f}", f"{report.tokens_per_char:.4f}",
+               f"{report.fertility:.3f}", f"{report.whole_word_share:.1%}", f"{report.vocab_use:.1%}"]
+        chart["tokens per char"][name] = report.tokens_per_char
+        chart["fertility (tokens per word)"][name] = report.fertility
+        if terms:
+            per_term = term_fragmentation(tokenizer, terms)
+            row.append(f"{per_term:.3f}")
+            chart["tokens per domain term"][name] = per_term
+        rows.append(row)
+    _print_table(rows)
+    if args.plot:
+        from tokfree.eval.plot import bar_chart
+
+        bar_chart(chart, args.plot, title=f"{len(documents)} file(s), {sum(len(d) for d in documents):,} chars")
+        print(f"wrote {args.plot}")
+    return 0
+
+
 def _data_fetch(args: argparse.Namespace) -> int:
     from tokfree.data import cache_dir, fetch
 
@@ -159,6 +202,15 @@ def _parser() -> argparse.ArgumentParser:
     stats.add_argument("--tokenizer", required=True)
     stats.add_argument("files", nargs="+")
     stats.set_defaults(run=_stats)
+
+    evaluate = commands.add_parser("eval", help="compare tokenizers on files: compression, fertility, vocab use, domain terms")
+    evaluate.add_argument("--tokenizer", action="append", required=True,
+                          help="a tokenizer file (HF tokenizer.json or tokfree JSON) or a fetched vocabulary "
+                               "(gpt2, cl100k_base, o200k_base); repeat to compare")
+    evaluate.add_argument("--terms", default=None, help="a file of domain terms, one per line: adds tokens per term")
+    evaluate.add_argument("--plot", default=None, help="save a PNG bar chart here")
+    evaluate.add_argument("files", nargs="+", help="UTF-8 text files, each one document")
+    evaluate.set_defaults(run=_eval)
 
     data = commands.add_parser("data", help="real vocabularies (gpt2, cl100k_base, o200k_base)")
     data_commands = data.add_subparsers(dest="data_command", required=True)
