@@ -39,6 +39,7 @@ def _train(args: argparse.Namespace) -> int:
         special_tokens=args.special_token,
         min_frequency=args.min_frequency,
         max_token_length=args.max_token_length,
+        max_token_chars=args.max_token_chars,
         show_progress=not args.quiet,
     )
     tokenizer.save(args.out, format=args.format)
@@ -185,7 +186,8 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--pre-tokenizer", default="gpt2", help="gpt2, gpt4, o200k, llama3, whitespace, none, or a regex")
     train.add_argument("--special-token", action="append", default=[], help="a special token (repeatable); ids 0, 1, ...")
     train.add_argument("--min-frequency", type=int, default=2)
-    train.add_argument("--max-token-length", type=int, default=None)
+    train.add_argument("--max-token-length", type=int, default=None, help="longest token in bytes")
+    train.add_argument("--max-token-chars", type=int, default=None, help="longest token in characters (character-level BPE)")
     train.add_argument("--out", required=True, help="where to write the tokenizer")
     train.add_argument("--format", choices=["hf", "tokfree"], default="hf")
     train.add_argument("--quiet", action="store_true", help="no progress bars")

@@ -79,6 +79,7 @@ def train_bpe(
     special_tokens: Iterable[str] = (),
     min_frequency: int = 2,
     max_token_length: int | None = None,
+    max_token_chars: int | None = None,
     show_progress: bool = True,
 ) -> Tokenizer:
     """Trains a byte-level BPE tokenizer.
@@ -92,6 +93,9 @@ def train_bpe(
         min_frequency: a pair is merged only if it occurs at least this often; training stops early
             when no pair does.
         max_token_length: longest token in bytes (None: no limit).
+        max_token_chars: longest token in characters (None: no limit): a token counts each
+            character it touches once, so "é" (2 bytes) is one character, and a token holding part
+            of a character counts that character.
         show_progress: show tqdm progress bars.
 
     Returns:
@@ -118,6 +122,8 @@ def train_bpe(
         raise TokfreeError(f"min_frequency={min_frequency!r} must be a non-negative int")
     if max_token_length is not None and (not isinstance(max_token_length, int) or max_token_length < 2):
         raise TokfreeError(f"max_token_length={max_token_length!r} must be None or an int >= 2 (a merged token has at least 2 bytes)")
+    if max_token_chars is not None and (isinstance(max_token_chars, bool) or not isinstance(max_token_chars, int) or max_token_chars < 1):
+        raise TokfreeError(f"max_token_chars={max_token_chars!r} must be None or an int >= 1")
     for token in specials:
         if not isinstance(token, str) or not token:
             raise TokfreeError(f"special token {token!r} must be a non-empty str")
@@ -146,7 +152,9 @@ def train_bpe(
         bar.refresh()
 
     try:
-        core = _rust.train_bpe(counter, vocab_size, min_frequency, max_token_length, specials, progress if show_progress else None)
+        core = _rust.train_bpe(
+            counter, vocab_size, min_frequency, max_token_length, specials, progress if show_progress else None, max_token_chars
+        )
     finally:
         bar.close()
     return Tokenizer._from_core(core)

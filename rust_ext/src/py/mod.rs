@@ -461,7 +461,7 @@ impl PyPretokenCounter {
 /// Runs the BPE merge loop on a counter's pre-tokens and returns the tokenizer.
 /// `progress(done, total)` is called with the GIL held now and then (None: no callback).
 #[pyfunction]
-#[pyo3(signature = (counter, vocab_size, min_frequency, max_token_length, special_tokens, progress=None))]
+#[pyo3(signature = (counter, vocab_size, min_frequency, max_token_length, special_tokens, progress=None, max_token_chars=None))]
 fn train_bpe(
     py: Python<'_>,
     counter: &PyPretokenCounter,
@@ -470,12 +470,13 @@ fn train_bpe(
     max_token_length: Option<usize>,
     special_tokens: Vec<String>,
     progress: Option<Py<PyAny>>,
+    max_token_chars: Option<usize>,
 ) -> PyResult<PyTokenizer> {
     let taken = counter.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).take();
     let Some(counts) = taken else {
         return Err(invalid_argument("this counter was already consumed by train(); create a new one".into()));
     };
-    let config = TrainerConfig { vocab_size, min_frequency, max_token_length, special_tokens };
+    let config = TrainerConfig { vocab_size, min_frequency, max_token_length, max_token_chars, special_tokens };
     let splitter = PreTokenizer::new(&counter.pre_tokenizer).map_err(to_py_err)?;
     let mut callback_error: Option<PyErr> = None;
     let trained = py.detach(|| {

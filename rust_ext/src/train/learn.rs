@@ -33,12 +33,24 @@ const NONE: u32 = u32::MAX;
 /// `lsym` value of a position that was merged into its left neighbour.
 const DEAD: u32 = u32::MAX;
 
+/// Characters that the bytes of `left` then `right` touch: every byte that starts a UTF-8 character
+/// (not a continuation byte 0b10xxxxxx), plus one if `left` begins inside a character. So a
+/// multi-byte character counts once however its bytes are split, and a cap in characters does not
+/// penalise non-ASCII text the way a cap in bytes does.
+pub(crate) fn chars_touched(left: &[u8], right: &[u8]) -> usize {
+    let continuation = |byte: &u8| byte & 0xC0 == 0x80;
+    let starts = left.iter().chain(right).filter(|byte| !continuation(byte)).count();
+    starts + usize::from(left.first().is_some_and(continuation))
+}
+
 pub(crate) struct Params {
     /// How many new token ids may be created (vocab_size - specials - 256).
     pub max_new_tokens: usize,
     /// A pair qualifies when its count is at least this (>= 1).
     pub min_count: i64,
     pub max_token_length: Option<usize>,
+    /// Longest token in characters (see `chars_touched`).
+    pub max_token_chars: Option<usize>,
     /// Words longer than this use the linked-list representation.
     pub long_word: usize,
 }
@@ -435,6 +447,7 @@ pub(crate) fn learn<W: AsRef<[u8]>>(
     let qualifies = |tokens: &[Vec<u8>], p: &PairStat| {
         p.count >= min_count
             && params.max_token_length.map_or(true, |m| tokens[p.a as usize].len() + tokens[p.b as usize].len() <= m)
+            && params.max_token_chars.is_none_or(|m| chars_touched(&tokens[p.a as usize], &tokens[p.b as usize]) <= m)
     };
     let initial: Vec<(i64, u32)> = st
         .pairs

@@ -214,6 +214,8 @@ pub struct TrainerConfig {
     pub min_frequency: u64,
     /// Longest token allowed, in bytes (None = no limit).
     pub max_token_length: Option<usize>,
+    /// Longest token allowed, in characters (None = no limit; see `learn::chars_touched`).
+    pub max_token_chars: Option<usize>,
     /// Special tokens, given ids 0..k in this order.
     pub special_tokens: Vec<String>,
 }
@@ -276,6 +278,7 @@ pub fn train(counter: PretokenCounter, config: &TrainerConfig, progress: &mut dy
         max_new_tokens,
         min_count: config.min_frequency.min(i64::MAX as u64) as i64,
         max_token_length: config.max_token_length,
+        max_token_chars: config.max_token_chars,
         long_word: learn::LONG_WORD,
     };
     let words = counter.shards.into_iter().flat_map(|shard| shard.into_iter());

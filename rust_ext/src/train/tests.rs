@@ -76,7 +76,7 @@ fn fast(words: &[(Vec<u8>, u64)], params: &Params) -> Learned {
 }
 
 fn params(max_new_tokens: usize, min_count: i64, max_token_length: Option<usize>) -> Params {
-    Params { max_new_tokens, min_count, max_token_length, long_word: LONG_WORD }
+    Params { max_new_tokens, min_count, max_token_length, max_token_chars: None, long_word: LONG_WORD }
 }
 
 fn words(list: &[(&str, u64)]) -> Vec<(Vec<u8>, u64)> {
@@ -201,7 +201,7 @@ fn random_matches_naive() {
         let min_count = [0, 1, 1, 2, 3][rng.below(5)];
         let max_len = [None, None, Some(2), Some(3), Some(5)][rng.below(5)];
         let long_word = [1, 2, 3, 8, LONG_WORD][rng.below(5)];
-        let p = Params { max_new_tokens: max_new, min_count, max_token_length: max_len, long_word };
+        let p = Params { max_new_tokens: max_new, min_count, max_token_length: max_len, max_token_chars: None, long_word };
         let want = naive(&list, &p);
         let got = learn::learn(list.iter().map(|(w, c)| (&w[..], *c)), &p, &mut |_, _| {}).unwrap();
         assert_eq!(got.merges, want.merges, "seed {seed}: merges differ ({:?})", merge_strings(&want));
@@ -254,8 +254,22 @@ fn config(vocab_size: usize, specials: &[&str]) -> TrainerConfig {
         vocab_size,
         min_frequency: 1,
         max_token_length: None,
+        max_token_chars: None,
         special_tokens: specials.iter().map(|s| s.to_string()).collect(),
     }
+}
+
+#[test]
+fn chars_touched_counts_each_character_once() {
+    use super::learn::chars_touched;
+    assert_eq!(chars_touched(b"ab", b"c"), 3);
+    // "é" is C3 A9: split across the two tokens it is still one character.
+    assert_eq!(chars_touched(b"a\xC3", b"\xA9b"), 3);
+    assert_eq!(chars_touched(b"\xC3", b"\xA9"), 1);
+    // A token starting inside a character counts that character: A9 | "x" touches 2.
+    assert_eq!(chars_touched(b"\xA9", b"x"), 2);
+    // "中" is E4 B8 AD: 3 bytes, one character.
+    assert_eq!(chars_touched("中".as_bytes(), "中".as_bytes()), 2);
 }
 
 #[test]
@@ -507,7 +521,7 @@ fn merge_counters_and_train_end_to_end() {
     all.add_texts(&["low lower lowest", "newer wider", "low low new"]).unwrap();
     assert_eq!(counts_of(&a), counts_of(&all));
     assert_eq!(a.total(), all.total());
-    let cfg = TrainerConfig { vocab_size: 256 + 10, min_frequency: 2, max_token_length: None, special_tokens: vec![] };
+    let cfg = TrainerConfig { vocab_size: 256 + 10, min_frequency: 2, max_token_length: None, max_token_chars: None, special_tokens: vec![] };
     let x = train(a, &cfg, &mut |_, _| {}).unwrap();
     let words: Vec<(Vec<u8>, u64)> = counts_of(&all).into_iter().collect();
     let want = naive(&words, &params(10, 2, None));
@@ -527,7 +541,7 @@ fn bench_train() {
     counter.add_file(std::path::Path::new(&path)).unwrap();
     let counted = start.elapsed();
     eprintln!("counted {} pre-tokens, {} distinct in {counted:?}", counter.total(), counter.distinct());
-    let cfg = TrainerConfig { vocab_size: vocab, min_frequency: 2, max_token_length: None, special_tokens: vec![] };
+    let cfg = TrainerConfig { vocab_size: vocab, min_frequency: 2, max_token_length: None, max_token_chars: None, special_tokens: vec![] };
     let trained = train(counter, &cfg, &mut |_, _| {}).unwrap();
     eprintln!("trained {} merges in {:?} (total {:?})", trained.merges.len(), start.elapsed() - counted, start.elapsed());
 }
