@@ -71,3 +71,10 @@ def test_a_boundary_lost_away_from_the_damage_counts(tok):
 def test_bad_rate_is_named():
     with pytest.raises(TokfreeError, match="rate=1.5"):
         ocr_noise("abc", 1.5, seed=0)
+
+
+def test_normalizing_tokenizers_measure_the_normalized_text(tok):
+    nfkc = tokfree.Tokenizer(TokenizerParts("gpt2", tok.to_parts().vocab, tok.to_parts().merges, [], normalizer="NFKC"))
+    assert boundary_consistency(nfkc, "the cat", "the at", [Edit(4, 5, "")]) == (2, 2)
+    with pytest.raises(TokfreeError, match="normalize the clean text first"):
+        boundary_consistency(nfkc, "the ﬁ cat", "the ﬁ at", [Edit(6, 7, "")])

@@ -9,12 +9,12 @@ numbers are the ones a model trained on these documents would see.
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 from itertools import accumulate
 
 from tokfree.errors import TokfreeError
+from tokfree.eval._offsets import normalized_encoding
 from tokfree.tokenizer import Tokenizer
 
 _WORD = re.compile(r"\S+")
@@ -114,9 +114,7 @@ def compression(tokenizer: Tokenizer, texts: Iterable[str]) -> CompressionReport
     for text in texts:
         if not isinstance(text, str):
             raise TokfreeError(f"compression() documents must be str, got {type(text).__name__}; decode bytes first")
-        if tokenizer.normalizer is not None:
-            text = unicodedata.normalize(tokenizer.normalizer, text)
-        ids, spans = tokenizer.encode(text, offsets=True, allowed_special="all")
+        text, ids, spans = normalized_encoding(tokenizer, text, allowed_special="all")
         words = _word_spans(text)
         touching, whole = _touching(spans, words)
         documents += 1

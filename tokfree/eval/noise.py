@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from itertools import accumulate
 
 from tokfree.errors import TokfreeError
+from tokfree.eval._offsets import normalized_encoding
 from tokfree.tokenizer import Tokenizer
 
 #: Character confusions of OCR engines, both directions where both occur.
@@ -67,7 +68,12 @@ def ocr_noise(text: str, rate: float, *, seed: int) -> tuple[str, list[Edit]]:
 def _boundaries(tokenizer: Tokenizer, text: str) -> list[int]:
     """Character offsets where one token ends and the next begins (inside the text; boundaries
     that fall inside a multi-byte character are left out)."""
-    _, spans = tokenizer.encode(text, offsets=True, disallowed_special=())
+    normalized, _, spans = normalized_encoding(tokenizer, text, disallowed_special=())
+    if normalized != text:
+        raise TokfreeError(
+            f"this tokenizer normalizes its input ({tokenizer.normalizer}) and the text changes under it, so edit "
+            f"offsets would not line up; normalize the clean text first (unicodedata.normalize({tokenizer.normalizer!r}, text))"
+        )
     char_at_byte = {byte: char for char, byte in enumerate(accumulate((len(c.encode("utf-8")) for c in text), initial=0))}
     return [char_at_byte[end] for _, end in spans[:-1] if end in char_at_byte]
 
