@@ -34,6 +34,8 @@ import sysconfig
 from collections.abc import Iterator
 from pathlib import Path
 
+from tokfree._corpora import cut_documents
+
 CACHE = Path(__file__).resolve().parent / ".corpus"
 DEBS = CACHE / "debs"
 ROOT = DEBS / "root"  # where dpkg-deb -x unpacks the packages
@@ -201,7 +203,8 @@ def _prefix_name(recipe: str, size_mb: float) -> str:
     return f"corpus_{'local_' if recipe == 'local' else ''}{size_mb:g}mb.txt"
 
 
-def _sha256(path: Path) -> str:
+def sha256(path: Path) -> str:
+    """Hex sha256 of a file, read in 1 MiB blocks."""
     digest = hashlib.sha256()
     with path.open("rb") as file:
         while block := file.read(1 << 20):
@@ -247,7 +250,7 @@ def build_pool(recipe: str, log=print) -> Path:
     tmp.write_text("\n".join(documents), encoding="utf-8")
     tmp.rename(out)
     manifest[out.name] = {"recipe": recipe, "packages": debs, "sources": per_source, "documents": len(documents),
-                          "bytes": out.stat().st_size, "seed": SEED, "sha256": _sha256(out)}
+                          "bytes": out.stat().st_size, "seed": SEED, "sha256": sha256(out)}
     _save_manifest(manifest)
     log(f"pool {out.name}: {len(documents)} documents, {out.stat().st_size / 1e6:.1f} MB from "
         + ", ".join(f"{s} {v['bytes'] / 1e6:.1f} MB" for s, v in sorted(per_source.items(), key=lambda kv: -kv[1]["bytes"])))
@@ -282,7 +285,7 @@ def build(size_mb: float, *, local: bool = False, log=print) -> Path:
     tmp.write_bytes(data[:cut])
     tmp.rename(out)
     manifest = _manifest()
-    manifest[out.name] = {"recipe": recipe, "pool": pool.name, "bytes": cut, "sha256": _sha256(out)}
+    manifest[out.name] = {"recipe": recipe, "pool": pool.name, "bytes": cut, "sha256": sha256(out)}
     _save_manifest(manifest)
     return out
 
@@ -295,16 +298,7 @@ def describe(path: Path) -> dict:
 
 def documents(path: Path, doc_bytes: int = 8192) -> list[str]:
     """`path` cut into documents of about `doc_bytes` UTF-8 bytes, at line ends."""
-    docs, current, size = [], [], 0
-    for line in path.read_text(encoding="utf-8").splitlines(keepends=True):
-        current.append(line)
-        size += len(line.encode("utf-8"))
-        if size >= doc_bytes:
-            docs.append("".join(current))
-            current, size = [], 0
-    if current:
-        docs.append("".join(current))
-    return docs
+    return cut_documents(path.read_text(encoding="utf-8"), doc_bytes)
 
 
 def main() -> None:

@@ -17,7 +17,6 @@ sha256; a changed corpus or `--retrain` trains again.
 from __future__ import annotations
 
 import base64
-import hashlib
 import json
 import time
 from dataclasses import dataclass
@@ -63,18 +62,10 @@ class Vocab:
         return json.loads((self.directory / "meta.json").read_text())
 
 
-def _file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as file:
-        while block := file.read(1 << 20):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def shared(corpus_path: Path, vocab_size: int, *, retrain: bool = False, log=print) -> Vocab:
     """The shared vocabulary trained on `corpus_path` with `vocab_size` tokens (trained if needed)."""
     vocab = Vocab(corpus.CACHE / "vocab" / f"{corpus_path.stem}_{vocab_size}")
-    corpus_sha = _file_sha256(corpus_path)
+    corpus_sha = corpus.sha256(corpus_path)
     meta_path = vocab.directory / "meta.json"
     if not retrain and meta_path.exists() and vocab.meta.get("corpus_sha256") == corpus_sha and vocab.spm_model.exists():
         return vocab

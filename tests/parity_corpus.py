@@ -19,24 +19,12 @@ import random
 import sysconfig
 from pathlib import Path
 
+from tokfree._corpora import cut_documents
+
 ROOT = Path(__file__).resolve().parent.parent
 UDHR = ROOT / "data" / "_parity" / "udhr.jsonl.gz"
 MAX_FILE = 256 * 1024
 DOC_BYTES = 8192
-
-
-def _cut(text: str, doc_bytes: int = DOC_BYTES) -> list[str]:
-    """`text` cut into documents of about `doc_bytes` at line ends."""
-    docs, current, size = [], [], 0
-    for line in text.splitlines(keepends=True):
-        current.append(line)
-        size += len(line.encode("utf-8"))
-        if size >= doc_bytes:
-            docs.append("".join(current))
-            current, size = [], 0
-    if current:
-        docs.append("".join(current))
-    return docs
 
 
 def _read_text(path: Path) -> str | None:
@@ -62,7 +50,7 @@ def _fill(paths: list[Path], budget: int, seed: int) -> list[str]:
         text = _read_text(path)
         if text is None:
             continue
-        for doc in _cut(text):
+        for doc in cut_documents(text, DOC_BYTES):
             docs.append(doc)
             total += len(doc.encode("utf-8"))
     return docs

@@ -21,6 +21,20 @@ def read_documents(path: Path) -> list[str]:
         return [json.loads(line)["text"] for line in lines if line.strip()]
 
 
+def cut_documents(text: str, doc_bytes: int = 8192) -> list[str]:
+    """`text` cut into documents of about `doc_bytes` UTF-8 bytes, at line ends."""
+    docs, current, size = [], [], 0
+    for line in text.splitlines(keepends=True):
+        current.append(line)
+        size += len(line.encode("utf-8"))
+        if size >= doc_bytes:
+            docs.append("".join(current))
+            current, size = [], 0
+    if current:
+        docs.append("".join(current))
+    return docs
+
+
 def load_corpora(data_dir: Path) -> dict[str, list[str]]:
     """Corpus name (folder) -> its documents, folders and files in sorted order."""
     corpora: dict[str, list[str]] = {}
