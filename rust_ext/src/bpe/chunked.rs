@@ -26,7 +26,8 @@ use super::{long, BpeModel, LONG_PIECE};
 /// Pieces at least this long are chunked.
 pub(super) const CHUNKED_MIN: usize = 64 * 1024;
 /// Chunk length in bytes: the merge loop's symbols (20 bytes a byte) and rank queues then stay
-/// in L2/L3. Measured on 1 MiB of random letters, 32k vocabulary (ms, lower is better): 2 KB
+/// in L2/L3. Measured on 1 MiB of random letters, 32k vocabulary (ms, min of 30 encodes as in
+/// `benchmarks/time_inputs.py`, lower is better): 2 KB
 /// chunks 57, 16 KB 42, 32 KB 40, 64 KB 41, 256 KB 48, unchunked 53: small chunks pay the
 /// per-chunk set-up and the stitching, large ones the cache misses.
 pub(super) const CHUNK: usize = 32 * 1024;
