@@ -46,3 +46,32 @@ def load_corpora(data_dir: Path) -> dict[str, list[str]]:
         if documents:
             corpora[folder.name] = documents
     return corpora
+
+
+DOMAINS = ("legal", "financial", "code", "english")
+DOMAIN_SPLITS = ("train", "heldout")
+TERM_DOMAINS = ("legal", "financial", "code")
+
+
+def domain_documents(data_dir: Path, domain: str, split: str) -> list[str]:
+    """The documents of one split of a domain corpus in `data_dir/_domain/` (issue 4; built by
+    `scripts/build_domain_corpora.py`, provenance in `data/_domain/SOURCE.md`). `data_dir` is the
+    `data/` directory, as for `load_corpora`; `split` is "train" or "heldout"."""
+    from tokfree.errors import TokfreeError
+
+    if domain not in DOMAINS:
+        raise TokfreeError(f"domain {domain!r} is not a domain corpus; choose one of {', '.join(DOMAINS)}")
+    if split not in DOMAIN_SPLITS:
+        raise TokfreeError(f"split {split!r} is not a split of the domain corpora; choose one of {', '.join(DOMAIN_SPLITS)}")
+    return read_documents(Path(data_dir) / "_domain" / domain / f"{split}.jsonl.gz")
+
+
+def domain_terms(data_dir: Path, domain: str) -> list[str]:
+    """The hand-picked terms of a domain (`data_dir/_domain/terms/<domain>.txt`: one per line, `#`
+    lines are comments), for measuring how a tokenizer splits domain vocabulary (KL3M-style)."""
+    from tokfree.errors import TokfreeError
+
+    if domain not in TERM_DOMAINS:
+        raise TokfreeError(f"domain {domain!r} has no term list; choose one of {', '.join(TERM_DOMAINS)}")
+    text = (Path(data_dir) / "_domain" / "terms" / f"{domain}.txt").read_text(encoding="utf-8")
+    return [line.strip() for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]

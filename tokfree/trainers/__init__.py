@@ -2,5 +2,7 @@
 
 from tokfree.trainers.bpe import train_bpe
 from tokfree.trainers.charlevel import train_charlevel
+from tokfree.trainers.domain import train_domain_bpe
+from tokfree.trainers.extend import extend_bpe
 
-__all__ = ["train_bpe", "train_charlevel"]
+__all__ = ["extend_bpe", "train_bpe", "train_charlevel", "train_domain_bpe"]

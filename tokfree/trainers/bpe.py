@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import glob
 import os
+import unicodedata
 from collections.abc import Iterable, Iterator
 from typing import Union
 
@@ -71,6 +72,50 @@ def _batches(texts: Iterable[str]) -> Iterator[list[str]]:
         yield batch
 
 
+def count_pretokens(
+    inputs: PathInput | list[PathInput] | tuple[PathInput, ...] | Iterable[str], pre_tokenizer: str, *, show_progress: bool = True
+) -> _rust.PretokenCounter:
+    """The distinct pre-tokens of `inputs` (paths/globs, or an iterable of texts) with their counts."""
+    counter = _rust.PretokenCounter(pre_tokenizer)
+    if _is_path(inputs) or isinstance(inputs, (list, tuple)):
+        files = _resolve_files(inputs)  # type: ignore[arg-type]
+        for path in tqdm(files, desc="counting files", unit="file", disable=not show_progress or len(files) < 2):
+            counter.add_file(path)
+    else:
+        if isinstance(inputs, (bytes, bytearray)):
+            raise TokfreeError("inputs is bytes; decode it to str, or pass a file path")
+        with tqdm(desc="counting texts", unit="text", disable=not show_progress) as bar:
+            for batch in _batches(inputs):  # type: ignore[arg-type]
+                call_on_texts(counter.add_texts, batch)
+                bar.update(len(batch))
+    return counter
+
+
+def normalized_texts(inputs: PathInput | list[PathInput] | tuple[PathInput, ...] | Iterable[str], form: str) -> Iterator[str]:
+    """The texts of `inputs` (files or an iterable of str) in Unicode normal form `form`."""
+    if _is_path(inputs) or isinstance(inputs, (list, tuple)):
+        for path in _resolve_files(inputs):  # type: ignore[arg-type]
+            try:
+                with open(path, encoding="utf-8") as file:
+                    text = file.read()
+            except UnicodeDecodeError as error:
+                raise InputFileError(f"{path} is not valid UTF-8 (byte {error.start}): {error.reason}; re-encode it as UTF-8") from None
+            yield unicodedata.normalize(form, text)
+    else:
+        for text in inputs:  # type: ignore[union-attr]
+            yield unicodedata.normalize(form, text)
+
+
+def check_merge_limits(min_frequency: object, max_token_length: object, max_token_chars: object) -> None:
+    """Raises TokfreeError unless the arguments shared by the merge loops are valid."""
+    if isinstance(min_frequency, bool) or not isinstance(min_frequency, int) or min_frequency < 0:
+        raise TokfreeError(f"min_frequency={min_frequency!r} must be a non-negative int")
+    if max_token_length is not None and (not isinstance(max_token_length, int) or max_token_length < 2):
+        raise TokfreeError(f"max_token_length={max_token_length!r} must be None or an int >= 2 (a merged token has at least 2 bytes)")
+    if max_token_chars is not None and (isinstance(max_token_chars, bool) or not isinstance(max_token_chars, int) or max_token_chars < 1):
+        raise TokfreeError(f"max_token_chars={max_token_chars!r} must be None or an int >= 1")
+
+
 def train_bpe(
     inputs: PathInput | list[PathInput] | tuple[PathInput, ...] | Iterable[str],
     vocab_size: int,
@@ -118,33 +163,29 @@ def train_bpe(
             f"vocab_size={vocab_size!r} is too small: it must be an int of at least 256 byte tokens + "
             f"{len(specials)} special tokens = {256 + len(specials)}"
         )
-    if isinstance(min_frequency, bool) or not isinstance(min_frequency, int) or min_frequency < 0:
-        raise TokfreeError(f"min_frequency={min_frequency!r} must be a non-negative int")
-    if max_token_length is not None and (not isinstance(max_token_length, int) or max_token_length < 2):
-        raise TokfreeError(f"max_token_length={max_token_length!r} must be None or an int >= 2 (a merged token has at least 2 bytes)")
-    if max_token_chars is not None and (isinstance(max_token_chars, bool) or not isinstance(max_token_chars, int) or max_token_chars < 1):
-        raise TokfreeError(f"max_token_chars={max_token_chars!r} must be None or an int >= 1")
+    check_merge_limits(min_frequency, max_token_length, max_token_chars)
     for token in specials:
         if not isinstance(token, str) or not token:
             raise TokfreeError(f"special token {token!r} must be a non-empty str")
     if len(set(specials)) != len(specials):
         raise TokfreeError(f"special_tokens {specials!r} has duplicates; list each special token once")
 
-    counter = _rust.PretokenCounter(pre_tokenizer)
-    if _is_path(inputs) or isinstance(inputs, (list, tuple)):
-        files = _resolve_files(inputs)  # type: ignore[arg-type]
-        for path in tqdm(files, desc="counting files", unit="file", disable=not show_progress or len(files) < 2):
-            counter.add_file(path)
-    else:
-        if isinstance(inputs, (bytes, bytearray)):
-            raise TokfreeError("inputs is bytes; decode it to str, or pass a file path")
-        with tqdm(desc="counting texts", unit="text", disable=not show_progress) as bar:
-            for batch in _batches(inputs):  # type: ignore[arg-type]
-                call_on_texts(counter.add_texts, batch)
-                bar.update(len(batch))
+    counter = count_pretokens(inputs, pre_tokenizer, show_progress=show_progress)
+    return train_counted(counter, vocab_size, specials, min_frequency, max_token_length, max_token_chars, show_progress)
 
+
+def train_counted(
+    counter: _rust.PretokenCounter,
+    vocab_size: int,
+    special_tokens: list[str],
+    min_frequency: int,
+    max_token_length: int | None,
+    max_token_chars: int | None,
+    show_progress: bool,
+) -> Tokenizer:
+    """The merge loop of `train_bpe` on counted pre-tokens (consumes `counter`; arguments checked)."""
     bar = tqdm(total=vocab_size, desc="merging", unit="tok", disable=not show_progress)
-    base = 256 + len(specials)
+    base = 256 + len(special_tokens)
 
     def progress(done: int, total: int) -> None:
         bar.total = base + total
@@ -153,7 +194,7 @@ def train_bpe(
 
     try:
         core = _rust.train_bpe(
-            counter, vocab_size, min_frequency, max_token_length, specials, progress if show_progress else None, max_token_chars
+            counter, vocab_size, min_frequency, max_token_length, special_tokens, progress if show_progress else None, max_token_chars
         )
     finally:
         bar.close()

@@ -453,8 +453,23 @@ impl PyPretokenCounter {
         py.detach(|| self.with_counter(|counter| counter.add_file(&path)))
     }
 
+    /// An independent copy (train and extend consume a counter; count once, train from copies).
+    fn copy(&self) -> PyResult<PyPretokenCounter> {
+        let counter = self.with_counter(|counter| Ok(counter.clone()))?;
+        Ok(PyPretokenCounter { pre_tokenizer: self.pre_tokenizer.clone(), inner: Mutex::new(Some(counter)) })
+    }
+
     fn distinct(&self) -> PyResult<usize> {
         self.with_counter(|counter| Ok(counter.distinct()))
+    }
+}
+
+/// Calls the Python `progress(done, total)` callback, if any, with the GIL; keeps its first error.
+fn report_progress(progress: &Option<Py<PyAny>>, error: &mut Option<PyErr>, done: usize, total: usize) {
+    if let (Some(callback), None) = (progress, &error) {
+        if let Err(e) = Python::attach(|py| callback.call1(py, (done, total)).map(drop)) {
+            *error = Some(e);
+        }
     }
 }
 
@@ -480,13 +495,7 @@ fn train_bpe(
     let splitter = PreTokenizer::new(&counter.pre_tokenizer).map_err(to_py_err)?;
     let mut callback_error: Option<PyErr> = None;
     let trained = py.detach(|| {
-        let mut report = |done: usize, total: usize| {
-            if let (Some(callback), None) = (&progress, &callback_error) {
-                if let Err(e) = Python::attach(|py| callback.call1(py, (done, total)).map(drop)) {
-                    callback_error = Some(e);
-                }
-            }
-        };
+        let mut report = |done: usize, total: usize| report_progress(&progress, &mut callback_error, done, total);
         let trained = train::train(counts, &config, &mut report)?;
         let model = BpeModel::new(trained.vocab, trained.merges, false, false)?;
         Tokenizer::new(splitter, model, trained.special_tokens)
@@ -497,6 +506,53 @@ fn train_bpe(
     Ok(PyTokenizer::wrap(trained.map_err(to_py_err)?))
 }
 
+/// Learns up to `new_tokens` merges on top of `tokenizer` from a counter of domain pre-tokens
+/// (see `train::extend`): every base id, merge and special token is kept; new ids follow the
+/// largest existing id.
+#[pyfunction]
+#[pyo3(signature = (tokenizer, counter, new_tokens, min_frequency, max_token_length=None, max_token_chars=None, progress=None))]
+fn extend_bpe(
+    py: Python<'_>,
+    tokenizer: &PyTokenizer,
+    counter: &PyPretokenCounter,
+    new_tokens: usize,
+    min_frequency: u64,
+    max_token_length: Option<usize>,
+    max_token_chars: Option<usize>,
+    progress: Option<Py<PyAny>>,
+) -> PyResult<PyTokenizer> {
+    let base = tokenizer.inner.clone();
+    let splitter = PreTokenizer::new(&counter.pre_tokenizer).map_err(to_py_err)?;
+    if splitter.pattern() != base.pre_tokenizer().pattern() {
+        return Err(invalid_argument(format!(
+            "the counter splits with {:?} but the tokenizer with {:?}; count with the tokenizer's own pre_tokenizer",
+            counter.pre_tokenizer,
+            base.pre_tokenizer().pattern()
+        )));
+    }
+    let taken = counter.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).take();
+    let Some(counts) = taken else {
+        return Err(invalid_argument("this counter was already consumed by train(); create a new one".into()));
+    };
+    let mut callback_error: Option<PyErr> = None;
+    let extended = py.detach(|| {
+        let mut report = |done: usize, total: usize| report_progress(&progress, &mut callback_error, done, total);
+        let model = base.model();
+        let first_new_id = base.max_id().checked_add(1).ok_or_else(|| crate::Error::new(crate::ErrorKind::InvalidArgument, "no ids left above the vocabulary"))?;
+        let extension = train::extend(model, first_new_id, counts, new_tokens, min_frequency, max_token_length, max_token_chars, &mut report)?;
+        let mut vocab: Vec<(u32, Vec<u8>)> = (0..=model.max_id()).filter_map(|id| model.token_bytes(id).map(|t| (id, t.to_vec()))).collect();
+        vocab.extend(extension.new_tokens);
+        let mut merges = model.merges().to_vec();
+        merges.extend(extension.new_merges);
+        let model = BpeModel::new(vocab, merges, model.ignore_merges(), model.merge_by_rank())?;
+        Tokenizer::new(base.pre_tokenizer().clone(), model, base.special_tokens().to_vec())
+    });
+    if let Some(e) = callback_error {
+        return Err(e);
+    }
+    Ok(PyTokenizer::wrap(extended.map_err(to_py_err)?))
+}
+
 #[pymodule(name = "_rust", gil_used = false)]
 fn tokfree_rust_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyTokenizer>()?;
@@ -504,6 +560,7 @@ fn tokfree_rust_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(split_spans, m)?)?;
     m.add_function(wrap_pyfunction!(preset_patterns, m)?)?;
     m.add_function(wrap_pyfunction!(train_bpe, m)?)?;
+    m.add_function(wrap_pyfunction!(extend_bpe, m)?)?;
     m.add_function(wrap_pyfunction!(derive_merges, m)?)?;
     Ok(())
 }

@@ -53,6 +53,9 @@ pub(crate) struct Params {
     pub max_token_chars: Option<usize>,
     /// Words longer than this use the linked-list representation.
     pub long_word: usize,
+    /// Only pairs whose bytes are not yet a token qualify (extending a vocabulary: a merge that
+    /// remade an existing token would change how the base vocabulary encodes).
+    pub new_tokens_only: bool,
 }
 
 pub(crate) struct Learned {
@@ -113,7 +116,10 @@ fn too_many(what: &str) -> Error {
 }
 
 impl State {
-    fn new() -> Self {
+    /// `tokens`: bytes of the initial internal ids; 0..=255 must be the single bytes.
+    fn new(tokens: Vec<Vec<u8>>) -> Self {
+        debug_assert!(tokens.len() >= 256 && (0..256).all(|b| tokens[b] == [b as u8]));
+        let token_ids = tokens.iter().enumerate().skip(256).map(|(i, t)| (t.clone(), i as u32)).collect();
         let mut pairs = Vec::with_capacity(65536);
         for a in 0..256u32 {
             for b in 0..256u32 {
@@ -121,8 +127,8 @@ impl State {
             }
         }
         State {
-            tokens: (0..=255u8).map(|b| vec![b]).collect(),
-            token_ids: FxHashMap::default(),
+            tokens,
+            token_ids,
             syms: Vec::new(),
             wstart: Vec::new(),
             wlen: Vec::new(),
@@ -143,29 +149,30 @@ impl State {
         }
     }
 
-    fn add_word(&mut self, word: &[u8], count: u64, long_word: usize) -> Result<()> {
-        if word.len() < 2 || count == 0 {
+    /// Adds a word given as internal token ids.
+    fn add_word(&mut self, word: impl ExactSizeIterator<Item = u32>, count: u64, long_word: usize) -> Result<()> {
+        let n = word.len();
+        if n < 2 || count == 0 {
             return Ok(()); // no pairs: cannot influence any merge
         }
         let count = count.min(i64::MAX as u64) as i64;
-        if word.len() <= long_word {
+        if n <= long_word {
             if self.wstart.len() >= LONG_TAG as usize {
                 return Err(too_many("distinct pre-tokens"));
             }
             self.wstart.push(self.syms.len());
-            self.syms.extend(word.iter().map(|&b| b as u32));
-            self.wlen.push(word.len() as u32);
+            self.syms.extend(word);
+            self.wlen.push(n as u32);
             self.wcount.push(count);
         } else {
             let base = self.lsym.len();
-            if base + word.len() >= LONG_TAG as usize || self.lcount.len() >= NONE as usize {
+            if base + n >= LONG_TAG as usize || self.lcount.len() >= NONE as usize {
                 return Err(too_many("bytes in long pre-tokens"));
             }
             let lw = self.lcount.len() as u32;
             self.lcount.push(count);
-            let n = word.len();
-            for (i, &b) in word.iter().enumerate() {
-                self.lsym.push(b as u32);
+            for (i, symbol) in word.enumerate() {
+                self.lsym.push(symbol);
                 self.lprev.push(if i == 0 { NONE } else { (base + i - 1) as u32 });
                 self.lnext.push(if i + 1 == n { NONE } else { (base + i + 1) as u32 });
                 self.lword.push(lw);
@@ -174,7 +181,7 @@ impl State {
         Ok(())
     }
 
-    /// Initial pair counts and occurrence lists (all pairs are byte pairs: dense indexes).
+    /// Initial pair counts and occurrence lists (byte pairs have dense indexes, others get one here).
     fn index_initial_pairs(&mut self) {
         self.stamp = vec![0; self.wstart.len()];
         // Pass 1: counts and number of entries per pair.
@@ -183,7 +190,8 @@ impl State {
             let n = self.wlen[w] as usize;
             let c = self.wcount[w];
             for i in s..s + n - 1 {
-                let p = &mut self.pairs[(self.syms[i] * 256 + self.syms[i + 1]) as usize];
+                let idx = self.pair_index(self.syms[i], self.syms[i + 1]);
+                let p = &mut self.pairs[idx as usize];
                 p.count += c;
                 if p.last_word != w as u32 {
                     p.last_word = w as u32;
@@ -194,7 +202,8 @@ impl State {
         for g in 0..self.lsym.len() {
             let h = self.lnext[g];
             if h != NONE {
-                let p = &mut self.pairs[(self.lsym[g] * 256 + self.lsym[h as usize]) as usize];
+                let idx = self.pair_index(self.lsym[g], self.lsym[h as usize]);
+                let p = &mut self.pairs[idx as usize];
                 p.count += self.lcount[self.lword[g] as usize];
                 p.occ_len += 1;
             }
@@ -212,7 +221,8 @@ impl State {
             let s = self.wstart[w];
             let n = self.wlen[w] as usize;
             for i in s..s + n - 1 {
-                let p = &mut self.pairs[(self.syms[i] * 256 + self.syms[i + 1]) as usize];
+                let idx = self.pair_index(self.syms[i], self.syms[i + 1]);
+                let p = &mut self.pairs[idx as usize];
                 if p.last_word != w as u32 {
                     p.last_word = w as u32;
                     self.occ[p.occ_start + p.occ_len as usize] = w as u32;
@@ -223,7 +233,8 @@ impl State {
         for g in 0..self.lsym.len() {
             let h = self.lnext[g];
             if h != NONE {
-                let p = &mut self.pairs[(self.lsym[g] * 256 + self.lsym[h as usize]) as usize];
+                let idx = self.pair_index(self.lsym[g], self.lsym[h as usize]);
+                let p = &mut self.pairs[idx as usize];
                 self.occ[p.occ_start + p.occ_len as usize] = LONG_TAG | g as u32;
                 p.occ_len += 1;
             }
@@ -437,23 +448,45 @@ pub(crate) fn learn<W: AsRef<[u8]>>(
     params: &Params,
     progress: &mut dyn FnMut(usize, usize),
 ) -> Result<Learned> {
-    let mut st = State::new();
+    let mut st = State::new((0..=255u8).map(|b| vec![b]).collect());
     for (word, count) in words {
-        st.add_word(word.as_ref(), count, params.long_word)?;
+        st.add_word(word.as_ref().iter().map(|&b| b as u32), count, params.long_word)?;
     }
+    run(st, params, progress)
+}
+
+/// Continues learning from a vocabulary: `tokens` are the bytes of the existing internal ids
+/// (0..=255 the single bytes), `words` are already segmented into them. New ids follow `tokens`.
+pub(crate) fn learn_more(
+    tokens: Vec<Vec<u8>>,
+    words: impl IntoIterator<Item = (Vec<u32>, u64)>,
+    params: &Params,
+    progress: &mut dyn FnMut(usize, usize),
+) -> Result<Learned> {
+    let mut st = State::new(tokens);
+    for (word, count) in words {
+        st.add_word(word.into_iter(), count, params.long_word)?;
+    }
+    run(st, params, progress)
+}
+
+fn run(mut st: State, params: &Params, progress: &mut dyn FnMut(usize, usize)) -> Result<Learned> {
     st.index_initial_pairs();
 
     let min_count = params.min_count.max(1);
-    let qualifies = |tokens: &[Vec<u8>], p: &PairStat| {
+    // (The token table is passed in because `st` is mutated between calls.)
+    let qualifies = |tokens: &[Vec<u8>], token_ids: &FxHashMap<Vec<u8>, u32>, p: &PairStat| {
+        let (left, right) = (&tokens[p.a as usize], &tokens[p.b as usize]);
         p.count >= min_count
-            && params.max_token_length.map_or(true, |m| tokens[p.a as usize].len() + tokens[p.b as usize].len() <= m)
-            && params.max_token_chars.is_none_or(|m| chars_touched(&tokens[p.a as usize], &tokens[p.b as usize]) <= m)
+            && params.max_token_length.is_none_or(|m| left.len() + right.len() <= m)
+            && params.max_token_chars.is_none_or(|m| chars_touched(left, right) <= m)
+            && !(params.new_tokens_only && token_ids.contains_key(&[&left[..], &right[..]].concat()))
     };
     let initial: Vec<(i64, u32)> = st
         .pairs
         .iter()
         .enumerate()
-        .filter(|(_, p)| qualifies(&st.tokens, p))
+        .filter(|(_, p)| qualifies(&st.tokens, &st.token_ids, p))
         .map(|(i, p)| (p.count, i as u32))
         .collect();
     let mut heap = {
@@ -476,7 +509,7 @@ pub(crate) fn learn<W: AsRef<[u8]>>(
         let Some((count, p)) = top else { break };
         let live = st.pairs[p as usize].count;
         if count != live {
-            if count > live && qualifies(&st.tokens, &st.pairs[p as usize]) {
+            if count > live && qualifies(&st.tokens, &st.token_ids, &st.pairs[p as usize]) {
                 let (tokens, pairs) = (&st.tokens, &st.pairs);
                 heap.push((live, p), &|x: &(i64, u32), y: &(i64, u32)| better(tokens, pairs, x, y));
             }
@@ -504,7 +537,7 @@ pub(crate) fn learn<W: AsRef<[u8]>>(
             let cmp = |x: &(i64, u32), y: &(i64, u32)| better(tokens, pairs, x, y);
             for &idx in &grown {
                 let pair = &pairs[idx as usize];
-                if qualifies(tokens, pair) {
+                if qualifies(tokens, &st.token_ids, pair) {
                     heap.push((pair.count, idx), &cmp);
                 }
             }

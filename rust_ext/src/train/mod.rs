@@ -31,6 +31,7 @@ const SEGMENT_BYTES: usize = 1 << 20;
 const FILE_CHUNK_BYTES: usize = 16 << 20;
 
 /// Streams text in and keeps only the distinct pre-tokens with their counts.
+#[derive(Clone)]
 pub struct PretokenCounter {
     pre_tokenizer: PreTokenizer,
     shards: Vec<Shard>,
@@ -280,6 +281,7 @@ pub fn train(counter: PretokenCounter, config: &TrainerConfig, progress: &mut dy
         max_token_length: config.max_token_length,
         max_token_chars: config.max_token_chars,
         long_word: learn::LONG_WORD,
+        new_tokens_only: false,
     };
     let words = counter.shards.into_iter().flat_map(|shard| shard.into_iter());
     let learned = learn::learn(words, &params, progress)?;
@@ -294,4 +296,75 @@ fn assemble(learned: learn::Learned, special_tokens: &[String]) -> TrainedBpe {
         vocab: learned.tokens.into_iter().enumerate().map(|(i, bytes)| (k + i as u32, bytes)).collect(),
         merges: learned.merges.into_iter().map(|(a, b)| (a + k, b + k)).collect(),
     }
+}
+
+/// The result of [`extend`]: the tokens and merges to append to the base model.
+pub struct Extension {
+    /// (id, bytes) of every new token, ids increasing from just above every base and special id.
+    pub new_tokens: Vec<(u32, Vec<u8>)>,
+    /// New merges as (left id, right id), ranked after every base merge.
+    pub new_merges: Vec<(u32, u32)>,
+}
+
+/// Learns up to `new_tokens` more merges on top of `base`: each counted pre-token is first encoded
+/// by `base`, then the merge loop continues from those ids. Only pairs whose bytes are not yet a
+/// token qualify, so every base id, base token and base merge keeps its meaning and the base
+/// encoding of any text is the first stage of the extended encoding.
+pub fn extend(
+    base: &crate::bpe::BpeModel,
+    first_new_id: u32,
+    counter: PretokenCounter,
+    new_tokens: usize,
+    min_frequency: u64,
+    max_token_length: Option<usize>,
+    max_token_chars: Option<usize>,
+    progress: &mut dyn FnMut(usize, usize),
+) -> Result<Extension> {
+    if counter.distinct() == 0 {
+        return Err(Error::new(
+            ErrorKind::EmptyCorpus,
+            "the corpus has no pre-tokens (no text, or only empty texts); give the trainer some non-empty text",
+        ));
+    }
+    if (first_new_id as usize).saturating_add(new_tokens) > u32::MAX as usize {
+        return Err(Error::new(ErrorKind::InvalidArgument, format!("{new_tokens} new tokens after id {first_new_id} do not fit u32 ids")));
+    }
+    // Internal ids: 0..=255 the single bytes, then the other base tokens in id order.
+    let mut internal_to_base: Vec<u32> = (0..=255u8)
+        .map(|b| base.token_id(&[b]).ok_or_else(|| Error::new(ErrorKind::Format, format!("the base vocabulary has no token for byte {b}"))))
+        .collect::<Result<_>>()?;
+    let mut tokens: Vec<Vec<u8>> = (0..=255u8).map(|b| vec![b]).collect();
+    for id in 0..=base.max_id() {
+        if let Some(bytes) = base.token_bytes(id) {
+            if bytes.len() > 1 {
+                internal_to_base.push(id);
+                tokens.push(bytes.to_vec());
+            }
+        }
+    }
+    let mut base_to_internal = vec![u32::MAX; base.max_id() as usize + 1];
+    for (internal, &id) in internal_to_base.iter().enumerate() {
+        base_to_internal[id as usize] = internal as u32;
+    }
+    let initial = tokens.len() as u32;
+    let mut ids = Vec::new();
+    let words = counter.shards.into_iter().flat_map(|shard| shard.into_iter()).map(|(word, count)| {
+        ids.clear();
+        base.encode_piece(&word, &mut ids);
+        (ids.iter().map(|&id| base_to_internal[id as usize]).collect::<Vec<u32>>(), count)
+    });
+    let params = learn::Params {
+        max_new_tokens: new_tokens,
+        min_count: min_frequency.min(i64::MAX as u64) as i64,
+        max_token_length,
+        max_token_chars,
+        long_word: learn::LONG_WORD,
+        new_tokens_only: true,
+    };
+    let learned = learn::learn_more(tokens, words, &params, progress)?;
+    let to_id = |internal: u32| if internal < initial { internal_to_base[internal as usize] } else { first_new_id + (internal - initial) };
+    Ok(Extension {
+        new_tokens: learned.tokens.into_iter().enumerate().skip(initial as usize).map(|(i, bytes)| (to_id(i as u32), bytes)).collect(),
+        new_merges: learned.merges.into_iter().map(|(a, b)| (to_id(a), to_id(b))).collect(),
+    })
 }

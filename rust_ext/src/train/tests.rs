@@ -76,7 +76,7 @@ fn fast(words: &[(Vec<u8>, u64)], params: &Params) -> Learned {
 }
 
 fn params(max_new_tokens: usize, min_count: i64, max_token_length: Option<usize>) -> Params {
-    Params { max_new_tokens, min_count, max_token_length, max_token_chars: None, long_word: LONG_WORD }
+    Params { max_new_tokens, min_count, max_token_length, max_token_chars: None, long_word: LONG_WORD, new_tokens_only: false }
 }
 
 fn words(list: &[(&str, u64)]) -> Vec<(Vec<u8>, u64)> {
@@ -201,7 +201,7 @@ fn random_matches_naive() {
         let min_count = [0, 1, 1, 2, 3][rng.below(5)];
         let max_len = [None, None, Some(2), Some(3), Some(5)][rng.below(5)];
         let long_word = [1, 2, 3, 8, LONG_WORD][rng.below(5)];
-        let p = Params { max_new_tokens: max_new, min_count, max_token_length: max_len, max_token_chars: None, long_word };
+        let p = Params { max_new_tokens: max_new, min_count, max_token_length: max_len, max_token_chars: None, long_word, new_tokens_only: false };
         let want = naive(&list, &p);
         let got = learn::learn(list.iter().map(|(w, c)| (&w[..], *c)), &p, &mut |_, _| {}).unwrap();
         assert_eq!(got.merges, want.merges, "seed {seed}: merges differ ({:?})", merge_strings(&want));
@@ -570,4 +570,81 @@ fn explore_duplicates() {
             }
         }
     }
+}
+
+// ---------- extend() ----------
+
+fn byte_model(extra: &[(u32, &str)], merges: &[(u32, u32)]) -> crate::bpe::BpeModel {
+    let mut vocab: Vec<(u32, Vec<u8>)> = (0..=255u8).map(|b| (b as u32, vec![b])).collect();
+    vocab.extend(extra.iter().map(|&(id, t)| (id, t.as_bytes().to_vec())));
+    crate::bpe::BpeModel::new(vocab, merges.to_vec(), false, false).unwrap()
+}
+
+#[test]
+fn extend_hand_worked() {
+    // Base: "ab" (256) by merge (a, b). Pre-tokens {"abcabc": 3, "abd": 2}.
+    // Base encodings: [ab, c, ab, c] x3 and [ab, d] x2. Pairs: (ab,c)=6, (c,ab)=3, (ab,d)=2.
+    // Merge 1: (ab, c) -> "abc" (id 300, the first new id): words [abc, abc] x3, [ab, d] x2.
+    // Pairs: (abc,abc)=3, (ab,d)=2. Merge 2: (abc, abc) -> "abcabc" (301). Then (ab,d)=2 -> "abd" (302).
+    let base = byte_model(&[(256, "ab")], &[(b'a' as u32, b'b' as u32)]);
+    let ext = extend(&base, 300, counter_with(&[("abcabc", 3), ("abd", 2)]), 10, 1, None, None, &mut |_, _| {}).unwrap();
+    assert_eq!(ext.new_tokens, vec![(300, b"abc".to_vec()), (301, b"abcabc".to_vec()), (302, b"abd".to_vec())]);
+    assert_eq!(ext.new_merges, vec![(256, b'c' as u32), (300, 300), (256, b'd' as u32)]);
+}
+
+#[test]
+fn extend_never_remakes_a_base_token() {
+    // Base has "abc" (257) with no merge that makes it, so "abc" base-encodes as [ab, c].
+    // The most frequent pair (ab, c) = 5 would remake "abc": it does not qualify, (ab, d) = 2 does.
+    let base = byte_model(&[(256, "ab"), (257, "abc")], &[(b'a' as u32, b'b' as u32)]);
+    let ext = extend(&base, 258, counter_with(&[("abc", 5), ("abd", 2)]), 10, 1, None, None, &mut |_, _| {}).unwrap();
+    assert_eq!(ext.new_tokens, vec![(258, b"abd".to_vec())]);
+    assert_eq!(ext.new_merges, vec![(256, b'd' as u32)]);
+}
+
+#[test]
+fn extend_continues_training_exactly() {
+    // Oracle: training k merges then extending by m on the same corpus equals training k + m
+    // merges at once, as long as the direct run makes no duplicate-bytes merge after the k-th.
+    let mut compared = 0;
+    for seed in 0..300u64 {
+        let mut rng = Rng::new(seed);
+        let list = random_words(&mut rng);
+        let (k, m) = (1 + rng.below(20), 1 + rng.below(20));
+        let direct = fast(&list, &params(k + m, 1, None));
+        let dup_free = {
+            let mut seen = std::collections::HashSet::new();
+            direct.merges.iter().all(|&(a, b)| seen.insert([direct.tokens[a as usize].clone(), direct.tokens[b as usize].clone()].concat()))
+        };
+        if !dup_free || direct.merges.len() <= k {
+            continue;
+        }
+        let first = fast(&list, &params(k, 1, None));
+        let vocab: Vec<(u32, Vec<u8>)> = first.tokens.iter().enumerate().map(|(i, t)| (i as u32, t.clone())).collect();
+        let base = crate::bpe::BpeModel::new(vocab, first.merges.clone(), false, false).unwrap();
+        let mut counter = PretokenCounter::new(PreTokenizer::new("none").unwrap());
+        for (w, c) in &list {
+            counter.add_pretoken(std::str::from_utf8(w).unwrap_or("\u{fffd}"), *c);
+        }
+        if list.iter().any(|(w, _)| std::str::from_utf8(w).is_err()) {
+            continue; // add_pretoken takes text
+        }
+        let first_new = first.tokens.len() as u32;
+        let ext = extend(&base, first_new, counter, m, 1, None, None, &mut |_, _| {}).unwrap();
+        let want: Vec<(u32, u32)> = direct.merges[first.merges.len()..].to_vec();
+        assert_eq!(ext.new_merges, want, "seed {seed}");
+        let want_tokens: Vec<(u32, Vec<u8>)> =
+            direct.tokens[first.tokens.len()..].iter().enumerate().map(|(i, t)| (first_new + i as u32, t.clone())).collect();
+        assert_eq!(ext.new_tokens, want_tokens, "seed {seed}");
+        compared += 1;
+    }
+    assert!(compared > 100, "only {compared} seeds compared");
+}
+
+#[test]
+fn extend_errors() {
+    let base = byte_model(&[], &[]);
+    let empty = PretokenCounter::new(PreTokenizer::new("none").unwrap());
+    let err = extend(&base, 256, empty, 5, 1, None, None, &mut |_, _| {}).err().unwrap();
+    assert!(err.to_string().contains("no pre-tokens"), "{err}");
 }
