@@ -97,3 +97,21 @@ def test_eval_names_a_bad_tokenizer(files):
     _, paths = files
     result = run("eval", "--tokenizer", "no-such-tokenizer.json", paths[0])
     assert result.returncode == 2 and "no-such-tokenizer.json" in result.stderr
+
+
+def test_train_domain_recipe_and_extend(files, tmp_path):
+    _, paths = files
+    legal = [p for p in paths if p.endswith("legal.txt")]
+    out = tmp_path / "domain.json"
+    result = run("train", "--recipe", "domain", "--input", *legal, "--vocab-size", "4000", "--out", str(out), "--quiet")
+    assert result.returncode == 0, result.stderr
+    tok = tokfree.Tokenizer.from_file(out)
+    api = tokfree.trainers.train_domain_bpe(legal, 4000, show_progress=False)
+    assert tok.vocab_size == 4096 and tok.to_parts() == api.to_parts()  # 4000 rounded up to a multiple of 128
+
+    grown = tmp_path / "grown.json"
+    result = run("extend", "--base", str(out), "--input", *legal, "--new-tokens", "50", "--out", str(grown), "--quiet")
+    assert result.returncode == 0, result.stderr
+    extended = tokfree.Tokenizer.from_file(grown)
+    assert extended.vocab_size == 4096 + 50
+    assert extended.to_parts().vocab[:4096 - 13] == tok.to_parts().vocab

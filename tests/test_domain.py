@@ -115,6 +115,24 @@ def test_whitespace_padding_when_the_corpus_runs_out() -> None:
     assert len(set(padded)) == padding
 
 
+def test_whitespace_padding_skips_runs_already_there() -> None:
+    # 16 spaces (and its halves) are learned; padding makes 3, 5, 6, 7, ... and never remakes one.
+    report: list[DomainTrainingReport] = []
+    corpus = ["lex" + " " * 16 + "\n"] * 10
+    tokenizer = train_domain_bpe(iter(corpus), 1024, curated_tokens=[], pad_to_multiple_of=None, show_progress=False, report=report)
+    assert tokenizer.token_to_id(b" " * 16) is not None
+    assert tokenizer.vocab_size == 1024
+    tokens = [tokenizer.id_to_token(i) for i in range(1024) if tokenizer.id_to_token(i) is not None]
+    assert len(tokens) == len(set(tokens)) == 1024  # specials included: no two ids share bytes
+
+
+def test_stops_at_the_next_multiple_when_the_corpus_runs_out() -> None:
+    report: list[DomainTrainingReport] = []
+    tokenizer = train_domain_bpe(iter(["lex lata (a)"] * 10), 32768, curated_tokens=["(a)"], show_progress=False, report=report)
+    assert tokenizer.vocab_size == 384  # 13 + 256 + a few merges -> the next multiple of 128
+    assert 0 < report[0].whitespace_padding < 128
+
+
 def test_curated_token_the_pattern_splits() -> None:
     with pytest.raises(TokfreeError, match="split by the pre-tokenizer"):
         train_domain_bpe(iter(["x"]), 1024, curated_tokens=["et al."], show_progress=False)

@@ -31,20 +31,57 @@ def _read_text(path: str) -> str:
 
 
 def _train(args: argparse.Namespace) -> int:
+    from tokfree.trainers import train_charlevel, train_domain_bpe
+    from tokfree.trainers.domain import KL3M_SPECIAL_TOKENS
+
     started = time.perf_counter()
-    tokenizer = train_bpe(
-        args.input,
-        args.vocab_size,
-        pre_tokenizer=args.pre_tokenizer,
-        special_tokens=args.special_token,
-        min_frequency=args.min_frequency,
-        max_token_length=args.max_token_length,
-        max_token_chars=args.max_token_chars,
-        show_progress=not args.quiet,
-    )
+    common = {"min_frequency": args.min_frequency, "show_progress": not args.quiet}
+    if args.recipe == "domain":
+        tokenizer = train_domain_bpe(
+            args.input,
+            args.vocab_size,
+            special_tokens=args.special_token or KL3M_SPECIAL_TOKENS,
+            curated_tokens=[] if args.no_curated_tokens else None,
+            normalizer=None if args.normalizer == "none" else args.normalizer,
+            pad_to_multiple_of=args.pad_to_multiple_of or None,
+            max_token_length=args.max_token_length,
+            **common,
+        )
+    elif args.recipe == "charlevel":
+        tokenizer = train_charlevel(
+            args.input,
+            args.vocab_size,
+            max_token_chars=args.max_token_chars,
+            normalizer=None if args.normalizer == "none" else args.normalizer,
+            pre_tokenizer=args.pre_tokenizer,
+            special_tokens=args.special_token,
+            **common,
+        )
+    else:
+        tokenizer = train_bpe(
+            args.input,
+            args.vocab_size,
+            pre_tokenizer=args.pre_tokenizer,
+            special_tokens=args.special_token,
+            max_token_length=args.max_token_length,
+            max_token_chars=args.max_token_chars,
+            **common,
+        )
     tokenizer.save(args.out, format=args.format)
     if not args.quiet:
         print(f"trained {tokenizer.vocab_size} tokens in {time.perf_counter() - started:.2f} s -> {args.out}", file=sys.stderr)
+    return 0
+
+
+def _extend(args: argparse.Namespace) -> int:
+    from tokfree.trainers import extend_bpe
+
+    base = _load_tokenizer(args.base)
+    tokenizer = extend_bpe(base, args.input, args.new_tokens, min_frequency=args.min_frequency, show_progress=not args.quiet)
+    tokenizer.save(args.out, format=args.format)
+    if not args.quiet:
+        added = tokenizer.vocab_size - base.vocab_size
+        print(f"added {added} tokens to {base.vocab_size} (ids {base.vocab_size}..; every base id kept) -> {args.out}", file=sys.stderr)
     return 0
 
 
@@ -188,10 +225,25 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--min-frequency", type=int, default=2)
     train.add_argument("--max-token-length", type=int, default=None, help="longest token in bytes")
     train.add_argument("--max-token-chars", type=int, default=None, help="longest token in characters (character-level BPE)")
+    train.add_argument("--recipe", choices=["bpe", "domain", "charlevel"], default="bpe",
+                       help="bpe: plain byte-level BPE; domain: the KL3M domain recipe (docs/training.md); charlevel: short tokens")
+    train.add_argument("--normalizer", choices=["NFKC", "NFC", "none"], default="NFKC", help="domain/charlevel recipes only")
+    train.add_argument("--pad-to-multiple-of", type=int, default=128, help="domain recipe: round the vocab size up (0: no)")
+    train.add_argument("--no-curated-tokens", action="store_true", help="domain recipe: no forced domain tokens")
     train.add_argument("--out", required=True, help="where to write the tokenizer")
     train.add_argument("--format", choices=["hf", "tokfree"], default="hf")
     train.add_argument("--quiet", action="store_true", help="no progress bars")
     train.set_defaults(run=_train)
+
+    extend = commands.add_parser("extend", help="domain adaptation: add merges learned on files to an existing tokenizer")
+    extend.add_argument("--base", required=True, help="a tokenizer file, or gpt2 / cl100k_base / o200k_base")
+    extend.add_argument("--input", nargs="+", required=True, help="files or globs (UTF-8 domain text)")
+    extend.add_argument("--new-tokens", type=int, required=True)
+    extend.add_argument("--min-frequency", type=int, default=2)
+    extend.add_argument("--out", required=True)
+    extend.add_argument("--format", choices=["hf", "tokfree"], default="hf")
+    extend.add_argument("--quiet", action="store_true")
+    extend.set_defaults(run=_extend)
 
     encode = commands.add_parser("encode", help="encode a file (or stdin) and print ids or tokens")
     encode.add_argument("--tokenizer", required=True)

@@ -15,8 +15,9 @@ What this trainer does differently, and why:
   abbreviations "U.S.C.", "e.g."; and HTML/XML tags "<div", "</p>". (GPT-2's rules split "(a)"
   into three pieces, so no BPE vocabulary could hold it.)
 * The vocabulary is filled to its size (rounded up to `pad_to_multiple_of`) with *learned* merges
-  (`extend_bpe` on the same corpus), not with runs of hundreds of spaces; only when the corpus has
-  no pair left does it fall back to KL3M's whitespace runs.
+  (`extend_bpe` on the same corpus), not with runs of hundreds of spaces. When the corpus has no
+  pair left before that size, the vocabulary stops at the next multiple (KL3M's whitespace runs
+  fill only that last stretch) instead of padding thousands of tokens no text will use.
 """
 
 from __future__ import annotations
@@ -168,25 +169,22 @@ def _force(tokenizer: Tokenizer, tokens: list[str]) -> tuple[Tokenizer, int]:
 
 
 def _pad_with_whitespace(tokenizer: Tokenizer, size: int) -> Tokenizer:
-    """KL3M's fallback: runs of spaces and newlines (alternating, each one longer than any run
-    already there) until the vocabulary has `size` tokens."""
-    merges: list[tuple[int, int]] = []
-    longest = {}
-    for char in " \n":
-        n = 1
-        while tokenizer.token_to_id((char * (n + 1)).encode()) is not None:
-            n += 1
-        longest[char] = n
-    # _append_merges numbers new tokens in order from just above the largest id.
+    """KL3M's fallback: runs of spaces and newlines (alternating, each the shortest run not yet a
+    token, made by merging the run one shorter with one more character) until `size` tokens."""
     parts = tokenizer.to_parts()
-    first_new = max([token_id for token_id, _ in parts.vocab] + [token_id for _, token_id in parts.special_tokens]) + 1
-    ids = {(char, n): tokenizer.token_to_id((char * n).encode()) for char, n in longest.items()}
-    for i in range(size - tokenizer.vocab_size):
-        char = " \n"[i % 2]
-        n = longest[char]
-        merges.append((ids[(char, n)], ids[(char, 1)]))
-        ids[(char, n + 1)] = first_new + i
-        longest[char] = n + 1
+    next_id = max([token_id for token_id, _ in parts.vocab] + [token_id for _, token_id in parts.special_tokens]) + 1
+    ids = {token: token_id for token_id, token in parts.vocab}
+    length = {" ": 1, "\n": 1}
+    merges: list[tuple[int, int]] = []
+    while tokenizer.vocab_size + len(merges) < size:
+        char = " \n"[len(merges) % 2]
+        while (char * (length[char] + 1)).encode() in ids:  # runs already present only lengthen the chain
+            length[char] += 1
+        run = (char * (length[char] + 1)).encode()
+        merges.append((ids[run[:-1]], ids[char.encode()]))
+        ids[run] = next_id
+        next_id += 1
+        length[char] += 1
     return _append_merges(tokenizer, merges) if merges else tokenizer
 
 
@@ -221,7 +219,9 @@ def train_domain_bpe(
     Args:
         inputs: files/globs or an iterable of texts, as for `train_bpe`.
         vocab_size: tokens in the result, counting special and byte tokens, rounded up to a multiple
-            of `pad_to_multiple_of` (None: exactly this size).
+            of `pad_to_multiple_of`. When the corpus has no pair left to merge before that size, the
+            result stops at the next multiple instead (None: exactly `vocab_size`, padded with
+            whitespace runs if need be).
         curated_tokens: strings that must each be one token (default: `domain_tokens()`, about
             1,300 strings). Each must be one pre-token under `pre_tokenizer`; NFKC is applied first.
         special_tokens: the fixed special block, ids 0, 1, ... (default: KL3M's 13).
@@ -269,6 +269,9 @@ def train_domain_bpe(
     if before_fill < target:
         tokenizer = extend_counted(tokenizer, counter, target - before_fill, min_frequency, max_token_length, None, show_progress)
     learned_after = tokenizer.vocab_size - before_fill
+    if tokenizer.vocab_size < target and pad_to_multiple_of is not None:
+        # The corpus ran out of pairs: stop at the next multiple rather than pad thousands of runs.
+        target = -(-tokenizer.vocab_size // pad_to_multiple_of) * pad_to_multiple_of
     padding = target - tokenizer.vocab_size
     tokenizer = _pad_with_whitespace(tokenizer, target)
     if report is not None:
