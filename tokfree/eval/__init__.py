@@ -2,6 +2,9 @@
 stability of token boundaries under OCR-like noise."""
 
 from tokfree.eval.compression import CompressionReport, compression, term_fragmentation
-from tokfree.eval.noise import Edit, boundary_consistency, ocr_noise
+from tokfree.eval.noise import MEASURES, Edit, NoiseStability, boundary_consistency, noise_stability, ocr_noise
 
-__all__ = ["CompressionReport", "Edit", "boundary_consistency", "compression", "ocr_noise", "term_fragmentation"]
+__all__ = [
+    "MEASURES", "CompressionReport", "Edit", "NoiseStability", "boundary_consistency", "compression", "noise_stability",
+    "ocr_noise", "term_fragmentation",
+]
