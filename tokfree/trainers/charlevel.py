@@ -11,27 +11,15 @@ Short tokens keep token boundaries close to character boundaries, so damaged tex
 from __future__ import annotations
 
 import dataclasses
-import unicodedata
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 
 from tokfree.errors import TokfreeError
 from tokfree.tokenizer import Tokenizer
-from tokfree.trainers.bpe import PathInput, _is_path, _resolve_files, train_bpe
+from tokfree.trainers.bpe import PathInput, normalized_texts, train_bpe
 
 def default_max_chars(vocab_size: int) -> int:
     """The character cap for a vocabulary size when none is given (KL3M's choice)."""
     return 3 if vocab_size <= 8192 else 4
-
-
-def _normalized_texts(inputs: PathInput | list[PathInput] | tuple[PathInput, ...] | Iterable[str], form: str) -> Iterator[str]:
-    """The texts of `inputs` (files or an iterable of str) in Unicode normal form `form`."""
-    if _is_path(inputs) or isinstance(inputs, (list, tuple)):
-        for path in _resolve_files(inputs):  # type: ignore[arg-type]
-            with open(path, encoding="utf-8") as file:
-                yield unicodedata.normalize(form, file.read())
-    else:
-        for text in inputs:  # type: ignore[union-attr]
-            yield unicodedata.normalize(form, text)
 
 
 def train_charlevel(
@@ -67,7 +55,7 @@ def train_charlevel(
         raise TokfreeError(f"normalizer={normalizer!r}: use 'NFKC', 'NFC' or None")
     if max_token_chars is None:
         max_token_chars = default_max_chars(vocab_size) if isinstance(vocab_size, int) else 3
-    texts = inputs if normalizer is None else _normalized_texts(inputs, normalizer)
+    texts = inputs if normalizer is None else normalized_texts(inputs, normalizer)
     tokenizer = train_bpe(
         texts,
         vocab_size,
