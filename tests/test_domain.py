@@ -11,7 +11,7 @@ from tokenizers import Tokenizer as HFTokenizer
 from tokfree import Tokenizer, TokfreeError
 from tokfree._corpora import read_documents
 from tokfree.pretokenize import split
-from tokfree.trainers.domain import DOMAIN_PATTERN, KL3M_SPECIAL_TOKENS, TOKEN_CATEGORIES, DomainTrainingReport, domain_tokens, train_domain_bpe
+from tokfree.trainers.domain import DOMAIN_PATTERN, DOMAIN_SUPERWORD_PATTERN, KL3M_SPECIAL_TOKENS, TOKEN_CATEGORIES, DomainTrainingReport, domain_tokens, train_domain_bpe
 
 DATA = Path(__file__).resolve().parent.parent / "data"
 
@@ -143,3 +143,43 @@ def test_too_small() -> None:
         train_domain_bpe(iter(["x"]), 269, pad_to_multiple_of=None, show_progress=False)
     with pytest.raises(TokfreeError, match="curated tokens need"):
         train_domain_bpe(iter(["x"]), 512, show_progress=False)
+
+
+@pytest.fixture(scope="module")
+def superword(legal: tuple[list[str], list[str]]) -> Tokenizer:
+    return train_domain_bpe(iter(legal[0]), 6144, superword_transition=4096, show_progress=False)
+
+
+def test_superword_domain_tokens_span_words_within_the_rules(superword: Tokenizer, legal: tuple[list[str], list[str]]) -> None:
+    assert superword.pre_tokenizer == DOMAIN_SUPERWORD_PATTERN and superword.vocab_size == 6144
+    tokens = [superword.id_to_token(i) for i in range(13, superword.vocab_size)]
+    multiword = [t for t in tokens if len([w for w in t.split(b" ") if w]) >= 2]
+    assert len(multiword) > 500  # e.g. " of the", ", and"
+    assert all(len([w for w in t.split(b" ") if w]) <= 4 and b": " not in t for t in tokens)
+    for token, ids in zip(domain_tokens(), superword.encode_batch(domain_tokens())):
+        if split(token, DOMAIN_SUPERWORD_PATTERN) == [token]:
+            assert len(ids) == 1, token
+    plain = train_domain_bpe(iter(legal[0]), 6144, show_progress=False)
+    held_out = legal[1]
+    assert sum(map(len, superword.encode_batch(held_out))) < 0.9 * sum(map(len, plain.encode_batch(held_out)))  # 0.85 measured
+
+
+def test_superword_domain_round_trip_and_hf_parity(superword: Tokenizer, legal: tuple[list[str], list[str]], tmp_path: Path) -> None:
+    path = tmp_path / "tokenizer.json"
+    superword.save(path)
+    hf = HFTokenizer.from_file(str(path))
+    for text in legal[1][:15] + ["See (12) and (a) of 15 U.S.C. § 78, in 2019:\n\n  the Licensee (2019 edition)", "naïve ① 中文"]:
+        assert superword.decode(superword.encode(text)) == unicodedata.normalize("NFKC", text)
+        assert hf.encode(text).ids == superword.encode(text)
+
+
+def test_domain_superword_pattern_pieces() -> None:
+    assert split("see (12) and (a) of 15 U.S.C. § 78, in 2019 the\n\n  x", DOMAIN_SUPERWORD_PATTERN) == [
+        "see", " (12)", " and (a) of", " 15", " U.S.C. §", " 78", ", in", " 2019", " the", "\n\n", "  ", "x"
+    ]  # fmt: skip
+    assert split("(2019 edition)", DOMAIN_SUPERWORD_PATTERN) == ["(", "2019", " edition)"]
+
+
+def test_superword_transition_checked(legal: tuple[list[str], list[str]]) -> None:
+    with pytest.raises(TokfreeError, match="superword_transition"):
+        train_domain_bpe(iter(legal[0][:5]), 4096, superword_transition=8192, show_progress=False)

@@ -76,7 +76,7 @@ def test_base_encoding_is_the_first_stage(gpt2: Tokenizer, adapted: Tokenizer, l
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.text(alphabet=st.sampled_from(list("abcdefgh ()§.,\n0123456789éŁ")) | st.characters(), max_size=200))
+@given(st.text(alphabet=st.sampled_from(list("abcdefgh ()§.,\n0123456789éŁ")) | st.characters(exclude_categories=("Cs",)), max_size=200))
 def test_base_encoding_is_the_first_stage_on_any_text(gpt2: Tokenizer, adapted: Tokenizer, text: str) -> None:
     ids = adapted.encode(text)
     assert undo_new_merges(adapted, gpt2, ids) == gpt2.encode(text)

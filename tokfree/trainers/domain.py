@@ -29,10 +29,10 @@ from collections.abc import Iterable, Sequence
 from tokfree.errors import TokfreeError
 from tokfree.pretokenize import split
 from tokfree.tokenizer import Tokenizer
-from tokfree.trainers.bpe import PathInput, count_pretokens, normalized_texts, train_counted
+from tokfree.trainers.bpe import PathInput, _is_path, count_pretokens, normalized_texts, train_counted
 from tokfree.trainers.extend import extend_counted
 
-__all__ = ["DOMAIN_PATTERN", "KL3M_SPECIAL_TOKENS", "TOKEN_CATEGORIES", "domain_tokens", "train_domain_bpe"]
+__all__ = ["DOMAIN_PATTERN", "DOMAIN_SUPERWORD_PATTERN", "KL3M_SPECIAL_TOKENS", "TOKEN_CATEGORIES", "domain_tokens", "train_domain_bpe"]
 
 #: KL3M's special-token block, ids 0-12 in this order (kl3m-004).
 KL3M_SPECIAL_TOKENS: tuple[str, ...] = (
@@ -47,6 +47,11 @@ DOMAIN_PATTERN = (
     r"| ?</?[A-Za-z][A-Za-z0-9]{0,9}>?"
     r"|'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"
 )
+
+#: The superword stage's pre-tokenizer (and the encoder's, after it): enumerations with digits,
+#: runs of words and their spaces (no digit, line break or "(" + digit inside), digit runs with
+#: their leading space (years and section numbers stay whole, as in GPT-2), line breaks, spaces.
+DOMAIN_SUPERWORD_PATTERN = r" ?\(\p{N}{1,3}\)|(?: ?(?:[^\p{N}\r\n (]|\((?!\p{N}))+)+| ?\p{N}+|[\r\n]+| +"
 
 _ROMAN = ("ii", "iii", "iv", "v", "vi", "vii", "viii", "ix", "x", "xi", "xii", "xiii", "xiv", "xv", "xvi", "xvii", "xviii", "xix", "xx")
 _HTML_TAGS = (
@@ -213,6 +218,8 @@ def train_domain_bpe(
     max_token_length: int | None = None,
     show_progress: bool = True,
     report: list[DomainTrainingReport] | None = None,
+    superword_transition: int | None = None,
+    max_words_per_token: int = 4,
 ) -> Tokenizer:
     """Trains a cased domain BPE tokenizer with the KL3M recipe (see the module docs).
 
@@ -231,6 +238,12 @@ def train_domain_bpe(
             embedding tables); the extra slots are learned merges.
         min_frequency, max_token_length, show_progress: as for `train_bpe`.
         report: if a list is given, a `DomainTrainingReport` is appended to it.
+        superword_transition: None (default): plain subword BPE. An int t: SuperBPE's curriculum
+            on top of the recipe: the recipe runs up to t tokens, then merges continue on text
+            split only by `DOMAIN_SUPERWORD_PATTERN` (lines, digit runs, enumerations), so tokens
+            may span up to `max_words_per_token` words (" of the Licensor", ", and"); the
+            tokenizer then splits text with that pattern. See `tokfree.trainers.superword`.
+        max_words_per_token: the superword stage's limit on words per token (SuperBPE's 4).
 
     Raises:
         TokfreeError: a bad argument, or a curated token the pre-tokenizer splits (named).
@@ -248,17 +261,33 @@ def train_domain_bpe(
             f"{split_ones[:5]}; drop them, or choose a pre_tokenizer that keeps them whole (see DOMAIN_PATTERN)"
         )
     target = _check(vocab_size, pad_to_multiple_of, 256 + len(specials))
+    superword = superword_transition is not None
+    if superword:
+        if isinstance(superword_transition, bool) or not isinstance(superword_transition, int) or not 256 + len(specials) < superword_transition <= target:
+            raise TokfreeError(f"superword_transition={superword_transition!r} must be an int above {256 + len(specials)} and at most the vocabulary size {target}")
+        if curated_tokens is None:  # the default list: keep what stage 2 can reach ("<h1" is two pieces there)
+            curated = [token for token in curated if split(token, DOMAIN_SUPERWORD_PATTERN) == [token]]
+        split_ones = [token for token in curated if split(token, DOMAIN_SUPERWORD_PATTERN) != [token]]
+        if split_ones:
+            raise TokfreeError(f"{len(split_ones)} curated tokens are split by DOMAIN_SUPERWORD_PATTERN (stage 2), e.g. {split_ones[:5]}; drop them")
+    stage1_target = superword_transition if superword else target
     # Learn first what the curated tokens cannot need (they need at most one merge per byte after
     # the first), force them, then fill the rest with learned merges again.
     reserve = sum(len(token.encode()) - 1 for token in curated)
-    first_size = max(256 + len(specials), target - reserve)
+    first_size = max(256 + len(specials), stage1_target - reserve)
 
-    texts = inputs if normalizer is None else normalized_texts(inputs, normalizer)
-    counter = count_pretokens(texts, pre_tokenizer, show_progress=show_progress)
+    # Stage 2 reads the corpus again: files are re-read, texts are kept.
+    kept = None if not superword or _is_path(inputs) or isinstance(inputs, (list, tuple)) else list(inputs)  # type: ignore[arg-type]
+
+    def corpus() -> Iterable[str] | PathInput | list[PathInput] | tuple[PathInput, ...]:
+        source = inputs if kept is None else iter(kept)
+        return source if normalizer is None else normalized_texts(source, normalizer)
+
+    counter = count_pretokens(corpus(), pre_tokenizer, show_progress=show_progress)
     tokenizer = train_counted(counter.copy(), first_size, specials, min_frequency, max_token_length, None, show_progress)
     learned = tokenizer.vocab_size - 256 - len(specials)
     tokenizer, curated_merges = _force(tokenizer, curated)
-    if tokenizer.vocab_size > target:
+    if tokenizer.vocab_size > stage1_target:
         raise TokfreeError(
             f"the {len(curated)} curated tokens need {tokenizer.vocab_size - 256 - len(specials)} tokens, more than vocab_size={vocab_size} "
             f"leaves after 256 bytes + {len(specials)} special tokens; raise vocab_size or pass fewer curated_tokens"
@@ -266,8 +295,14 @@ def train_domain_bpe(
     if normalizer is not None:
         tokenizer = Tokenizer(dataclasses.replace(tokenizer.to_parts(), normalizer=normalizer))
     before_fill = tokenizer.vocab_size
-    if before_fill < target:
-        tokenizer = extend_counted(tokenizer, counter, target - before_fill, min_frequency, max_token_length, None, show_progress)
+    if before_fill < stage1_target:
+        tokenizer = extend_counted(tokenizer, counter, stage1_target - before_fill, min_frequency, max_token_length, None, show_progress)
+    if superword and tokenizer.vocab_size < target:
+        stage2 = count_pretokens(corpus(), DOMAIN_SUPERWORD_PATTERN, show_progress=show_progress)
+        tokenizer = extend_counted(
+            tokenizer, stage2, target - tokenizer.vocab_size, min_frequency, max_token_length, None, show_progress,
+            max_words=max_words_per_token, forbidden=(b": ",), same_pre_tokenizer=False,
+        )  # fmt: skip
     learned_after = tokenizer.vocab_size - before_fill
     if tokenizer.vocab_size < target and pad_to_multiple_of is not None:
         # The corpus ran out of pairs: stop at the next multiple rather than pad thousands of runs.

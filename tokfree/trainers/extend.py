@@ -71,8 +71,14 @@ def extend_counted(
     max_token_length: int | None,
     max_token_chars: int | None,
     show_progress: bool,
+    *,
+    max_words: int | None = None,
+    forbidden: tuple[bytes, ...] = (),
+    same_pre_tokenizer: bool = True,
 ) -> Tokenizer:
-    """`extend_bpe` on pre-tokens counted with `base`'s pre-tokenizer (consumes `counter`)."""
+    """`extend_bpe` on counted pre-tokens (consumes `counter`). The result splits text with the
+    counter's pre-tokenizer; unless `same_pre_tokenizer` is False it must be `base`'s.
+    `max_words`/`forbidden`: SuperBPE's limits on new tokens (words per token, byte strings)."""
     bar = tqdm(total=new_tokens, desc="new merges", unit="tok", disable=not show_progress)
 
     def progress(done: int, total: int) -> None:
@@ -81,7 +87,16 @@ def extend_counted(
 
     try:
         core = _rust.extend_bpe(
-            base._core, counter, new_tokens, min_frequency, max_token_length, max_token_chars, progress if show_progress else None
+            base._core,
+            counter,
+            new_tokens,
+            min_frequency,
+            max_token_length=max_token_length,
+            max_token_chars=max_token_chars,
+            max_words=max_words,
+            forbidden=list(forbidden),
+            same_pre_tokenizer=same_pre_tokenizer,
+            progress=progress if show_progress else None,
         )
     finally:
         bar.close()

@@ -506,11 +506,12 @@ fn train_bpe(
     Ok(PyTokenizer::wrap(trained.map_err(to_py_err)?))
 }
 
-/// Learns up to `new_tokens` merges on top of `tokenizer` from a counter of domain pre-tokens
-/// (see `train::extend`): every base id, merge and special token is kept; new ids follow the
-/// largest existing id.
+/// Learns up to `new_tokens` merges on top of `tokenizer` from a counter of pre-tokens (see
+/// `train::extend`): every base id, merge and special token is kept; new ids follow the largest
+/// existing id. The result splits text with the counter's pre-tokenizer: the base's own (domain
+/// adaptation; `same_pre_tokenizer` checks it) or another one (SuperBPE's second stage).
 #[pyfunction]
-#[pyo3(signature = (tokenizer, counter, new_tokens, min_frequency, max_token_length=None, max_token_chars=None, progress=None))]
+#[pyo3(signature = (tokenizer, counter, new_tokens, min_frequency, max_token_length=None, max_token_chars=None, max_words=None, forbidden=Vec::new(), same_pre_tokenizer=true, progress=None))]
 fn extend_bpe(
     py: Python<'_>,
     tokenizer: &PyTokenizer,
@@ -519,11 +520,14 @@ fn extend_bpe(
     min_frequency: u64,
     max_token_length: Option<usize>,
     max_token_chars: Option<usize>,
+    max_words: Option<usize>,
+    forbidden: Vec<Vec<u8>>,
+    same_pre_tokenizer: bool,
     progress: Option<Py<PyAny>>,
 ) -> PyResult<PyTokenizer> {
     let base = tokenizer.inner.clone();
     let splitter = PreTokenizer::new(&counter.pre_tokenizer).map_err(to_py_err)?;
-    if splitter.pattern() != base.pre_tokenizer().pattern() {
+    if same_pre_tokenizer && splitter.pattern() != base.pre_tokenizer().pattern() {
         return Err(invalid_argument(format!(
             "the counter splits with {:?} but the tokenizer with {:?}; count with the tokenizer's own pre_tokenizer",
             counter.pre_tokenizer,
@@ -534,18 +538,19 @@ fn extend_bpe(
     let Some(counts) = taken else {
         return Err(invalid_argument("this counter was already consumed by train(); create a new one".into()));
     };
+    let rules = train::MergeRules { min_frequency, max_token_length, max_token_chars, max_words, forbidden };
     let mut callback_error: Option<PyErr> = None;
     let extended = py.detach(|| {
         let mut report = |done: usize, total: usize| report_progress(&progress, &mut callback_error, done, total);
         let model = base.model();
         let first_new_id = base.max_id().checked_add(1).ok_or_else(|| crate::Error::new(crate::ErrorKind::InvalidArgument, "no ids left above the vocabulary"))?;
-        let extension = train::extend(model, first_new_id, counts, new_tokens, min_frequency, max_token_length, max_token_chars, &mut report)?;
+        let extension = train::extend(model, first_new_id, counts, new_tokens, &rules, &mut report)?;
         let mut vocab: Vec<(u32, Vec<u8>)> = (0..=model.max_id()).filter_map(|id| model.token_bytes(id).map(|t| (id, t.to_vec()))).collect();
         vocab.extend(extension.new_tokens);
         let mut merges = model.merges().to_vec();
         merges.extend(extension.new_merges);
         let model = BpeModel::new(vocab, merges, model.ignore_merges(), model.merge_by_rank())?;
-        Tokenizer::new(base.pre_tokenizer().clone(), model, base.special_tokens().to_vec())
+        Tokenizer::new(splitter, model, base.special_tokens().to_vec())
     });
     if let Some(e) = callback_error {
         return Err(e);

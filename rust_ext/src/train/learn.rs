@@ -56,6 +56,24 @@ pub(crate) struct Params {
     /// Only pairs whose bytes are not yet a token qualify (extending a vocabulary: a merge that
     /// remade an existing token would change how the base vocabulary encodes).
     pub new_tokens_only: bool,
+    /// Longest token in words: non-empty runs between spaces (superword training).
+    pub max_words: Option<usize>,
+    /// No token may contain one of these byte strings (e.g. b": " in SuperBPE).
+    pub forbidden: Vec<Vec<u8>>,
+}
+
+impl Params {
+    /// Whether the rules need the merged bytes (the common case, plain training, does not).
+    fn checks_merged_bytes(&self) -> bool {
+        self.new_tokens_only || self.max_words.is_some() || !self.forbidden.is_empty()
+    }
+
+    /// The rules on the bytes a merge would make.
+    fn allows_merged(&self, merged: &[u8], token_ids: &FxHashMap<Vec<u8>, u32>) -> bool {
+        !(self.new_tokens_only && token_ids.contains_key(merged))
+            && self.max_words.is_none_or(|m| merged.split(|&byte| byte == b' ').filter(|word| !word.is_empty()).count() <= m)
+            && !self.forbidden.iter().any(|f| !f.is_empty() && merged.windows(f.len()).any(|w| w == &f[..]))
+    }
 }
 
 pub(crate) struct Learned {
@@ -480,7 +498,7 @@ fn run(mut st: State, params: &Params, progress: &mut dyn FnMut(usize, usize)) -
         p.count >= min_count
             && params.max_token_length.is_none_or(|m| left.len() + right.len() <= m)
             && params.max_token_chars.is_none_or(|m| chars_touched(left, right) <= m)
-            && !(params.new_tokens_only && token_ids.contains_key(&[&left[..], &right[..]].concat()))
+            && (!params.checks_merged_bytes() || params.allows_merged(&[&left[..], &right[..]].concat(), token_ids))
     };
     let initial: Vec<(i64, u32)> = st
         .pairs

@@ -282,6 +282,8 @@ pub fn train(counter: PretokenCounter, config: &TrainerConfig, progress: &mut dy
         max_token_chars: config.max_token_chars,
         long_word: learn::LONG_WORD,
         new_tokens_only: false,
+        max_words: None,
+        forbidden: Vec::new(),
     };
     let words = counter.shards.into_iter().flat_map(|shard| shard.into_iter());
     let learned = learn::learn(words, &params, progress)?;
@@ -298,6 +300,21 @@ fn assemble(learned: learn::Learned, special_tokens: &[String]) -> TrainedBpe {
     }
 }
 
+/// What a merge made by [`extend`] may be.
+#[derive(Clone, Debug, Default)]
+pub struct MergeRules {
+    /// A pair is merged only if it occurs at least this often (0 and 1 mean once).
+    pub min_frequency: u64,
+    /// Longest token in bytes.
+    pub max_token_length: Option<usize>,
+    /// Longest token in characters (see `learn::chars_touched`).
+    pub max_token_chars: Option<usize>,
+    /// Longest token in words (non-empty runs between spaces): SuperBPE's limit of 4.
+    pub max_words: Option<usize>,
+    /// Byte strings no token may contain (SuperBPE forbids b": ").
+    pub forbidden: Vec<Vec<u8>>,
+}
+
 /// The result of [`extend`]: the tokens and merges to append to the base model.
 pub struct Extension {
     /// (id, bytes) of every new token, ids increasing from just above every base and special id.
@@ -307,7 +324,9 @@ pub struct Extension {
 }
 
 /// Learns up to `new_tokens` more merges on top of `base`: each counted pre-token is first encoded
-/// by `base`, then the merge loop continues from those ids. Only pairs whose bytes are not yet a
+/// by `base`, then the merge loop continues from those ids. The counter may split text differently
+/// from the base (SuperBPE's second stage counts whole lines): the base merges apply to its pieces
+/// by rank, as the extended tokenizer's encoder will. Only pairs whose bytes are not yet a
 /// token qualify, so every base id, base token and base merge keeps its meaning and the base
 /// encoding of any text is the first stage of the extended encoding.
 pub fn extend(
@@ -315,9 +334,7 @@ pub fn extend(
     first_new_id: u32,
     counter: PretokenCounter,
     new_tokens: usize,
-    min_frequency: u64,
-    max_token_length: Option<usize>,
-    max_token_chars: Option<usize>,
+    rules: &MergeRules,
     progress: &mut dyn FnMut(usize, usize),
 ) -> Result<Extension> {
     if counter.distinct() == 0 {
@@ -355,11 +372,13 @@ pub fn extend(
     });
     let params = learn::Params {
         max_new_tokens: new_tokens,
-        min_count: min_frequency.min(i64::MAX as u64) as i64,
-        max_token_length,
-        max_token_chars,
+        min_count: rules.min_frequency.min(i64::MAX as u64) as i64,
+        max_token_length: rules.max_token_length,
+        max_token_chars: rules.max_token_chars,
         long_word: learn::LONG_WORD,
         new_tokens_only: true,
+        max_words: rules.max_words,
+        forbidden: rules.forbidden.clone(),
     };
     let learned = learn::learn_more(tokens, words, &params, progress)?;
     let to_id = |internal: u32| if internal < initial { internal_to_base[internal as usize] } else { first_new_id + (internal - initial) };

@@ -76,7 +76,7 @@ fn fast(words: &[(Vec<u8>, u64)], params: &Params) -> Learned {
 }
 
 fn params(max_new_tokens: usize, min_count: i64, max_token_length: Option<usize>) -> Params {
-    Params { max_new_tokens, min_count, max_token_length, max_token_chars: None, long_word: LONG_WORD, new_tokens_only: false }
+    Params { max_new_tokens, min_count, max_token_length, max_token_chars: None, long_word: LONG_WORD, new_tokens_only: false, max_words: None, forbidden: Vec::new() }
 }
 
 fn words(list: &[(&str, u64)]) -> Vec<(Vec<u8>, u64)> {
@@ -201,7 +201,7 @@ fn random_matches_naive() {
         let min_count = [0, 1, 1, 2, 3][rng.below(5)];
         let max_len = [None, None, Some(2), Some(3), Some(5)][rng.below(5)];
         let long_word = [1, 2, 3, 8, LONG_WORD][rng.below(5)];
-        let p = Params { max_new_tokens: max_new, min_count, max_token_length: max_len, max_token_chars: None, long_word, new_tokens_only: false };
+        let p = Params { max_new_tokens: max_new, min_count, max_token_length: max_len, max_token_chars: None, long_word, new_tokens_only: false, max_words: None, forbidden: Vec::new() };
         let want = naive(&list, &p);
         let got = learn::learn(list.iter().map(|(w, c)| (&w[..], *c)), &p, &mut |_, _| {}).unwrap();
         assert_eq!(got.merges, want.merges, "seed {seed}: merges differ ({:?})", merge_strings(&want));
@@ -574,6 +574,10 @@ fn explore_duplicates() {
 
 // ---------- extend() ----------
 
+fn rules(min_frequency: u64) -> MergeRules {
+    MergeRules { min_frequency, ..MergeRules::default() }
+}
+
 fn byte_model(extra: &[(u32, &str)], merges: &[(u32, u32)]) -> crate::bpe::BpeModel {
     let mut vocab: Vec<(u32, Vec<u8>)> = (0..=255u8).map(|b| (b as u32, vec![b])).collect();
     vocab.extend(extra.iter().map(|&(id, t)| (id, t.as_bytes().to_vec())));
@@ -587,7 +591,7 @@ fn extend_hand_worked() {
     // Merge 1: (ab, c) -> "abc" (id 300, the first new id): words [abc, abc] x3, [ab, d] x2.
     // Pairs: (abc,abc)=3, (ab,d)=2. Merge 2: (abc, abc) -> "abcabc" (301). Then (ab,d)=2 -> "abd" (302).
     let base = byte_model(&[(256, "ab")], &[(b'a' as u32, b'b' as u32)]);
-    let ext = extend(&base, 300, counter_with(&[("abcabc", 3), ("abd", 2)]), 10, 1, None, None, &mut |_, _| {}).unwrap();
+    let ext = extend(&base, 300, counter_with(&[("abcabc", 3), ("abd", 2)]), 10, &rules(1), &mut |_, _| {}).unwrap();
     assert_eq!(ext.new_tokens, vec![(300, b"abc".to_vec()), (301, b"abcabc".to_vec()), (302, b"abd".to_vec())]);
     assert_eq!(ext.new_merges, vec![(256, b'c' as u32), (300, 300), (256, b'd' as u32)]);
 }
@@ -597,7 +601,7 @@ fn extend_never_remakes_a_base_token() {
     // Base has "abc" (257) with no merge that makes it, so "abc" base-encodes as [ab, c].
     // The most frequent pair (ab, c) = 5 would remake "abc": it does not qualify, (ab, d) = 2 does.
     let base = byte_model(&[(256, "ab"), (257, "abc")], &[(b'a' as u32, b'b' as u32)]);
-    let ext = extend(&base, 258, counter_with(&[("abc", 5), ("abd", 2)]), 10, 1, None, None, &mut |_, _| {}).unwrap();
+    let ext = extend(&base, 258, counter_with(&[("abc", 5), ("abd", 2)]), 10, &rules(1), &mut |_, _| {}).unwrap();
     assert_eq!(ext.new_tokens, vec![(258, b"abd".to_vec())]);
     assert_eq!(ext.new_merges, vec![(256, b'd' as u32)]);
 }
@@ -630,7 +634,7 @@ fn extend_continues_training_exactly() {
             continue; // add_pretoken takes text
         }
         let first_new = first.tokens.len() as u32;
-        let ext = extend(&base, first_new, counter, m, 1, None, None, &mut |_, _| {}).unwrap();
+        let ext = extend(&base, first_new, counter, m, &rules(1), &mut |_, _| {}).unwrap();
         let want: Vec<(u32, u32)> = direct.merges[first.merges.len()..].to_vec();
         assert_eq!(ext.new_merges, want, "seed {seed}");
         let want_tokens: Vec<(u32, Vec<u8>)> =
@@ -645,6 +649,19 @@ fn extend_continues_training_exactly() {
 fn extend_errors() {
     let base = byte_model(&[], &[]);
     let empty = PretokenCounter::new(PreTokenizer::new("none").unwrap());
-    let err = extend(&base, 256, empty, 5, 1, None, None, &mut |_, _| {}).err().unwrap();
+    let err = extend(&base, 256, empty, 5, &rules(1), &mut |_, _| {}).err().unwrap();
     assert!(err.to_string().contains("no pre-tokens"), "{err}");
+}
+
+#[test]
+fn extend_word_limit_and_forbidden_strings() {
+    // {"x y": 10}, bytes only. (" ", y) and (x, " ") tie at 10; " " < "x", so " y" first; then
+    // (x, " y") = "x y": two words.
+    let base = byte_model(&[], &[]);
+    let run = |rules: MergeRules| extend(&base, 256, counter_with(&[("x y", 10)]), 10, &rules, &mut |_, _| {}).unwrap().new_tokens;
+    let all = run(rules(1));
+    assert_eq!(all, vec![(256, b" y".to_vec()), (257, b"x y".to_vec())]);
+    assert_eq!(run(MergeRules { max_words: Some(1), ..rules(1) }), vec![(256, b" y".to_vec())]);
+    assert_eq!(run(MergeRules { max_words: Some(2), ..rules(1) }), all);
+    assert_eq!(run(MergeRules { forbidden: vec![b"x ".to_vec()], ..rules(1) }), vec![(256, b" y".to_vec())]);
 }
