@@ -6,8 +6,11 @@ touches):
 
 - `domain-16k/32k/64k`: `train_domain_bpe` (the KL3M recipe: NFKC, cased, 13 special tokens, the
   curated tokens, padded to a multiple of 128) on that domain's train split;
+- `domain-sw-16k/32k/64k`: the same recipe with SuperBPE's curriculum on top
+  (`superword_transition` = half the size, then tokens of up to 4 words);
 - `general-16k/32k/64k`: `train_bpe` (GPT-2 pre-tokenizer) of the same size on the general English
-  train split (public-domain novels);
+  train split (public-domain novels); `general-sw-*`: `train_superword` (SuperBPE, t = half) on it,
+  so that superword domain tokenizers are also compared with superword general ones;
 - `gpt2`, `cl100k_base`, `o200k_base`: the real vocabularies (`tokfree data fetch`);
 - `gpt2+4k`: GPT-2 extended with 4,096 merges learned on the domain's train split (`extend_bpe`).
 
@@ -34,7 +37,7 @@ import harness  # noqa: E402
 from tokfree import Tokenizer, data, train_bpe  # noqa: E402
 from tokfree._corpora import domain_documents, domain_terms  # noqa: E402
 from tokfree.eval import term_fragmentation  # noqa: E402
-from tokfree.trainers import extend_bpe, train_domain_bpe  # noqa: E402
+from tokfree.trainers import extend_bpe, train_domain_bpe, train_superword  # noqa: E402
 from tokfree.trainers.domain import DomainTrainingReport  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -54,16 +57,21 @@ def _tokens_per_char(tokenizer: Tokenizer, documents: list[str]) -> float:
     return tokens / sum(len(document) for document in documents)
 
 
+def _color(name: str) -> str:
+    prefixes = {"domain-sw": "tab:purple", "domain": "tab:blue", "general-sw": "tab:brown", "general": "tab:orange", "gpt2+": "tab:green"}
+    return next((color for prefix, color in prefixes.items() if name.startswith(prefix)), "tab:gray")
+
+
 def _plot(rows: dict[str, dict[str, tuple[float, float, int]]], path: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    figure, axes = plt.subplots(2, len(rows), figsize=(5.2 * len(rows), 7.5), squeeze=False)
+    figure, axes = plt.subplots(2, len(rows), figsize=(5.2 * len(rows), 9), squeeze=False)
     for column, (domain, results) in enumerate(rows.items()):
         names = list(results)
-        colors = ["tab:blue" if n.startswith("domain") else "tab:orange" if n.startswith("general") else "tab:green" if "+" in n else "tab:gray" for n in names]
+        colors = [_color(n) for n in names]
         for row, (label, index) in enumerate([("tokens per character", 0), ("tokens per domain term", 1)]):
             axis = axes[row][column]
             values = [results[n][index] for n in names]
@@ -74,7 +82,11 @@ def _plot(rows: dict[str, dict[str, tuple[float, float, int]]], path: Path) -> N
                 axis.text(value, y, f" {value:.3f}" if index == 0 else f" {value:.2f}", va="center", fontsize=7)
             axis.set_xlim(0, max(values) * 1.2)
             axis.tick_params(labelsize=8)
-    figure.suptitle("Held-out domain text (lower is better); blue: domain BPE, orange: general BPE, green: GPT-2 + domain merges", fontsize=10)
+    figure.suptitle(
+        "Held-out domain text (lower is better); blue: domain BPE, purple: + superword tokens, "
+        "orange: general BPE, brown: + superword tokens, green: GPT-2 + domain merges",
+        fontsize=10,
+    )
     figure.tight_layout()
     figure.savefig(path, dpi=110)
     plt.close(figure)
@@ -91,6 +103,7 @@ def main(argv: list[str] | None = None) -> int:
     peers = {name: data.load(name) for name in PEERS}
     general_train = domain_documents(DATA, "english", "train")
     general = {size: train_bpe(iter(general_train), size, show_progress=progress) for size in args.sizes}
+    general_sw = {size: train_superword(iter(general_train), size, show_progress=progress) for size in args.sizes}
 
     rows: dict[str, dict[str, tuple[float, float, int]]] = {}
     trained_notes: list[str] = []
@@ -105,7 +118,18 @@ def main(argv: list[str] | None = None) -> int:
                 f"| {domain} | {_name(size)} | {r.learned} | {r.curated_tokens} | {r.curated_merges} | {r.learned_after} | {r.whitespace_padding} |"
             )
         for size in args.sizes:
+            report = []
+            tokenizers[f"domain-sw-{_name(size)}"] = train_domain_bpe(
+                iter(train), size, superword_transition=size // 2, show_progress=progress, report=report
+            )
+            r = report[0]
+            trained_notes.append(
+                f"| {domain} | sw-{_name(size)} | {r.learned} | {r.curated_tokens} | {r.curated_merges} | {r.learned_after} | {r.whitespace_padding} |"
+            )
+        for size in args.sizes:
             tokenizers[f"general-{_name(size)}"] = general[size]
+        for size in args.sizes:
+            tokenizers[f"general-sw-{_name(size)}"] = general_sw[size]
         tokenizers.update(peers)
         tokenizers[f"gpt2+{_name(ADAPT_MERGES)}"] = extend_bpe(peers["gpt2"], iter(train), ADAPT_MERGES, show_progress=progress)
         rows[domain] = {
@@ -134,10 +158,15 @@ def main(argv: list[str] | None = None) -> int:
     for domain, results in rows.items():
         tpc, per_term, vocab = results[middle]
         cl100k_tpc, cl100k_term, _ = results["cl100k_base"]
+        sw_tpc, sw_term, sw_vocab = results[middle.replace("domain", "domain-sw")]
         lines.append(
-            f"- **{domain}**: {100 * (tpc / cl100k_tpc - 1):+.1f}% tokens vs cl100k_base (vocab {vocab:,} vs 100,261), "
-            f"{100 * (tpc / results[general_middle][0] - 1):+.1f}% vs `{general_middle}`; "
-            f"{per_term:.2f} tokens per domain term vs {cl100k_term:.2f} ({100 * (per_term / cl100k_term - 1):+.0f}%)."
+            f"- **{domain}**: `{middle}` {100 * (tpc / cl100k_tpc - 1):+.1f}% tokens vs cl100k_base (vocab {vocab:,} vs 100,261), "
+            f"{100 * (tpc / results[general_middle][0] - 1):+.1f}% vs `{general_middle}`, "
+            f"{per_term:.2f} tokens per domain term vs {cl100k_term:.2f} ({100 * (per_term / cl100k_term - 1):+.0f}%); "
+            f"with superword tokens (`{middle.replace('domain', 'domain-sw')}`, vocab {sw_vocab:,}) "
+            f"{100 * (sw_tpc / cl100k_tpc - 1):+.1f}% tokens vs cl100k_base, "
+            f"{100 * (sw_tpc / results[general_middle.replace('general', 'general-sw')][0] - 1):+.1f}% vs `{general_middle.replace('general', 'general-sw')}`, "
+            f"{sw_term:.2f} tokens per term."
         )
     adapted = f"gpt2+{_name(ADAPT_MERGES)}"
     lines += [

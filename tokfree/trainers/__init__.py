@@ -4,5 +4,6 @@ from tokfree.trainers.bpe import train_bpe
 from tokfree.trainers.charlevel import train_charlevel
 from tokfree.trainers.domain import train_domain_bpe
 from tokfree.trainers.extend import extend_bpe
+from tokfree.trainers.superword import train_superword
 
-__all__ = ["extend_bpe", "train_bpe", "train_charlevel", "train_domain_bpe"]
+__all__ = ["extend_bpe", "train_bpe", "train_charlevel", "train_domain_bpe", "train_superword"]
