@@ -113,3 +113,13 @@ def test_bad_arguments(kwargs: dict, message: str) -> None:
     arguments = {"vocab_size": 1000, **kwargs}
     with pytest.raises(TokfreeError, match=message):
         train_superword(iter(["a b"]), show_progress=False, **arguments)
+
+
+def test_invalid_utf8_file_is_named(tmp_path: Path) -> None:
+    from tokfree.errors import InputFileError
+
+    path = tmp_path / "latin1.txt"
+    path.write_bytes("café the cat".encode("latin-1"))
+    for method in ("superbpe", "supertoken"):
+        with pytest.raises(InputFileError, match="latin1.txt is not valid UTF-8"):
+            train_superword(str(path), 600, method=method, show_progress=False)

@@ -77,7 +77,7 @@ def count_pretokens(
 ) -> _rust.PretokenCounter:
     """The distinct pre-tokens of `inputs` (paths/globs, or an iterable of texts) with their counts."""
     counter = _rust.PretokenCounter(pre_tokenizer)
-    if _is_path(inputs) or isinstance(inputs, (list, tuple)):
+    if names_files(inputs):
         files = _resolve_files(inputs)  # type: ignore[arg-type]
         for path in tqdm(files, desc="counting files", unit="file", disable=not show_progress or len(files) < 2):
             counter.add_file(path)
@@ -91,19 +91,28 @@ def count_pretokens(
     return counter
 
 
+def names_files(inputs: object) -> bool:
+    """Whether `inputs` names files (a path, a glob, or a list/tuple of them) rather than texts."""
+    return _is_path(inputs) or isinstance(inputs, (list, tuple))
+
+
+def read_texts(inputs: PathInput | list[PathInput] | tuple[PathInput, ...] | Iterable[str]) -> Iterator[str]:
+    """The texts of `inputs`: each named file read whole as UTF-8, or the given texts."""
+    if not names_files(inputs):
+        yield from inputs  # type: ignore[misc]
+        return
+    for path in _resolve_files(inputs):  # type: ignore[arg-type]
+        try:
+            with open(path, encoding="utf-8") as file:
+                yield file.read()
+        except UnicodeDecodeError as error:
+            raise InputFileError(f"{path} is not valid UTF-8 (byte {error.start}): {error.reason}; re-encode it as UTF-8") from None
+
+
 def normalized_texts(inputs: PathInput | list[PathInput] | tuple[PathInput, ...] | Iterable[str], form: str) -> Iterator[str]:
     """The texts of `inputs` (files or an iterable of str) in Unicode normal form `form`."""
-    if _is_path(inputs) or isinstance(inputs, (list, tuple)):
-        for path in _resolve_files(inputs):  # type: ignore[arg-type]
-            try:
-                with open(path, encoding="utf-8") as file:
-                    text = file.read()
-            except UnicodeDecodeError as error:
-                raise InputFileError(f"{path} is not valid UTF-8 (byte {error.start}): {error.reason}; re-encode it as UTF-8") from None
-            yield unicodedata.normalize(form, text)
-    else:
-        for text in inputs:  # type: ignore[union-attr]
-            yield unicodedata.normalize(form, text)
+    for text in read_texts(inputs):
+        yield unicodedata.normalize(form, text)
 
 
 def check_merge_limits(min_frequency: object, max_token_length: object, max_token_chars: object) -> None:

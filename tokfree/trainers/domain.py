@@ -29,7 +29,7 @@ from collections.abc import Iterable, Sequence
 from tokfree.errors import TokfreeError
 from tokfree.pretokenize import split
 from tokfree.tokenizer import Tokenizer
-from tokfree.trainers.bpe import PathInput, _is_path, count_pretokens, normalized_texts, train_counted
+from tokfree.trainers.bpe import PathInput, count_pretokens, names_files, normalized_texts, train_counted
 from tokfree.trainers.extend import extend_counted
 
 __all__ = ["DOMAIN_PATTERN", "DOMAIN_SUPERWORD_PATTERN", "KL3M_SPECIAL_TOKENS", "TOKEN_CATEGORIES", "domain_tokens", "train_domain_bpe"]
@@ -277,7 +277,7 @@ def train_domain_bpe(
     first_size = max(256 + len(specials), stage1_target - reserve)
 
     # Stage 2 reads the corpus again: files are re-read, texts are kept.
-    kept = None if not superword or _is_path(inputs) or isinstance(inputs, (list, tuple)) else list(inputs)  # type: ignore[arg-type]
+    kept = None if not superword or names_files(inputs) else list(inputs)  # type: ignore[arg-type]
 
     def corpus() -> Iterable[str] | PathInput | list[PathInput] | tuple[PathInput, ...]:
         source = inputs if kept is None else iter(kept)

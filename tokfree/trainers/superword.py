@@ -22,13 +22,13 @@ chunks, split like stage 2; encoding then splits text like stage 2.
 from __future__ import annotations
 
 import random
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 
 from tokfree import _rust
 from tokfree._text import call_on_texts
 from tokfree.errors import TokfreeError
 from tokfree.tokenizer import Tokenizer
-from tokfree.trainers.bpe import PathInput, _is_path, _resolve_files, check_merge_limits, count_pretokens, train_bpe
+from tokfree.trainers.bpe import PathInput, check_merge_limits, count_pretokens, names_files, read_texts, train_bpe
 from tokfree.trainers.extend import extend_counted
 
 __all__ = ["SUPERWORD_PATTERN", "chunk_randomly", "train_superword"]
@@ -59,15 +59,6 @@ def chunk_randomly(text: str, rng: random.Random) -> list[str]:
         chunks.append(text[start : start + length])
         start += length
     return chunks
-
-
-def _texts(inputs: PathInput | list[PathInput] | tuple[PathInput, ...] | Iterable[str]) -> Iterator[str]:
-    if _is_path(inputs) or isinstance(inputs, (list, tuple)):
-        for path in _resolve_files(inputs):  # type: ignore[arg-type]
-            with open(path, encoding="utf-8") as file:
-                yield file.read()
-    else:
-        yield from inputs  # type: ignore[misc]
 
 
 def train_superword(
@@ -121,7 +112,7 @@ def train_superword(
         if isinstance(transition, bool) or not isinstance(transition, int) or not base_size <= transition <= vocab_size:
             raise TokfreeError(f"transition={transition!r} must be an int from {base_size} to vocab_size={vocab_size}")
         # Both stages read the corpus: files are read again, texts are kept.
-        kept = None if _is_path(inputs) or isinstance(inputs, (list, tuple)) else list(inputs)  # type: ignore[arg-type]
+        kept = None if names_files(inputs) else list(inputs)  # type: ignore[arg-type]
         stage1 = train_bpe(
             inputs if kept is None else iter(kept),
             transition,
@@ -131,12 +122,12 @@ def train_superword(
             max_token_length=max_token_length,
             show_progress=show_progress,
         )
-        counter = count_pretokens(_texts(inputs) if kept is None else iter(kept), SUPERWORD_PATTERN, show_progress=show_progress)
+        counter = count_pretokens(read_texts(inputs) if kept is None else iter(kept), SUPERWORD_PATTERN, show_progress=show_progress)
     else:
         stage1 = train_bpe(iter(["x"]), base_size, special_tokens=specials, min_frequency=1, show_progress=False)  # bytes only
         rng = random.Random(seed)
         counter = _rust.PretokenCounter(SUPERWORD_PATTERN)
-        for text in _texts(inputs):
+        for text in read_texts(inputs):
             call_on_texts(counter.add_texts, chunk_randomly(text, rng))
     return extend_counted(
         stage1,
