@@ -12,7 +12,7 @@ from tokenizers import Tokenizer as HFTokenizer
 
 from tokfree import Tokenizer, TokfreeError, train_bpe
 from tokfree._corpora import read_documents
-from tokfree.pretokenize import split
+from tokfree.pretokenize import PRESETS, split
 from tokfree.trainers.superword import CHUNK_BUCKETS, SUPERWORD_PATTERN, chunk_randomly, train_superword
 
 DATA = Path(__file__).resolve().parent.parent / "data"
@@ -40,7 +40,7 @@ def test_stage_one_is_plain_bpe(superbpe: Tokenizer, english: tuple[list[str], l
 
 
 def test_stage_two_makes_multiword_tokens_within_the_rules(superbpe: Tokenizer) -> None:
-    assert superbpe.vocab_size == 3000 and superbpe.pre_tokenizer == SUPERWORD_PATTERN
+    assert superbpe.vocab_size == 3000 and superbpe.pre_tokenizer == "superword" and PRESETS["superword"] == SUPERWORD_PATTERN
     tokens = [superbpe.id_to_token(i) for i in range(superbpe.vocab_size)]
     assert sum(words(t) >= 2 for t in tokens[1500:]) > 200  # 284 here; the rest glue punctuation, e.g. b"()"
     assert all(words(t) <= 4 and b": " not in t for t in tokens[1500:])
@@ -66,6 +66,21 @@ def test_hf_loads_it_with_identical_ids(superbpe: Tokenizer, english: tuple[list
     hf = HFTokenizer.from_file(str(path))
     for text in english[1][:10] + ["in the 12345 of the, and: the\r\n\n  x"]:
         assert hf.encode(text).ids == superbpe.encode(text)
+
+
+@pytest.fixture(scope="module")
+def superbpe_in_hf(superbpe: Tokenizer, tmp_path_factory: pytest.TempPathFactory) -> HFTokenizer:
+    path = tmp_path_factory.mktemp("superbpe") / "tokenizer.json"
+    superbpe.save(path)
+    return HFTokenizer.from_file(str(path))
+
+
+# Words, space runs and punctuation: the encoder merges stage 1 word by word and stage 2 on the
+# ids (`rust_ext/src/bpe/phased.rs`); HF merges each line as one piece.
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.sampled_from(["the", " the", " of", " and", ",", ".", " ", "  ", "\t", "\n", "é", "class", " function", "(x)", ":"]), max_size=80).map("".join))
+def test_ids_equal_hf_on_word_and_space_mixes(superbpe: Tokenizer, superbpe_in_hf: HFTokenizer, text: str) -> None:
+    assert superbpe.encode(text) == superbpe_in_hf.encode(text).ids
 
 
 def test_the_pattern_splits_digits_and_lines_only() -> None:

@@ -142,7 +142,7 @@ def train_bpe(
         inputs: a path or glob, or a list/tuple of them (files, read as UTF-8 and streamed); any
             other iterable (generator, iterator, ...) yields texts, each its own document.
         vocab_size: number of tokens, counting special tokens and the 256 byte tokens.
-        pre_tokenizer: a preset ("gpt2", "gpt4", "o200k", "llama3", "whitespace", "none") or a regex.
+        pre_tokenizer: a preset ("gpt2", "gpt4", "o200k", "llama3", "whitespace", "superword", "none") or a regex.
         special_tokens: special tokens, given ids 0, 1, ... in this order.
         min_frequency: a pair is merged only if it occurs at least this often; training stops early
             when no pair does.

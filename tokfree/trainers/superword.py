@@ -34,6 +34,7 @@ from tokfree.trainers.extend import extend_counted
 __all__ = ["SUPERWORD_PATTERN", "chunk_randomly", "train_superword"]
 
 #: Stage 2 (and encoding): digits in groups of up to 3, line breaks, and everything else between them.
+#: The "superword" pre-tokenizer preset (a linear-time scanner) splits exactly like this regex.
 SUPERWORD_PATTERN = r"\p{N}{1,3}|[\r\n]+|[^\p{N}\r\n]+"
 
 #: SuperTokenizer's chunk-length buckets (characters) and their probabilities.
@@ -122,11 +123,11 @@ def train_superword(
             max_token_length=max_token_length,
             show_progress=show_progress,
         )
-        counter = count_pretokens(read_texts(inputs) if kept is None else iter(kept), SUPERWORD_PATTERN, show_progress=show_progress)
+        counter = count_pretokens(read_texts(inputs) if kept is None else iter(kept), "superword", show_progress=show_progress)
     else:
         stage1 = train_bpe(iter(["x"]), base_size, special_tokens=specials, min_frequency=1, show_progress=False)  # bytes only
         rng = random.Random(seed)
-        counter = _rust.PretokenCounter(SUPERWORD_PATTERN)
+        counter = _rust.PretokenCounter("superword")
         for text in read_texts(inputs):
             call_on_texts(counter.add_texts, chunk_randomly(text, rng))
     return extend_counted(

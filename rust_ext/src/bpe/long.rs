@@ -339,26 +339,60 @@ struct Symbol {
 }
 
 /// The linked-list merge loop over any queue; false (and `out` untouched) if the queue refused a key.
-fn merge_with(model: &BpeModel, piece: &[u8], out: &mut Vec<u32>, mut queue: impl MergeQueue) -> bool {
-    let n = piece.len();
+fn merge_with(model: &BpeModel, piece: &[u8], out: &mut Vec<u32>, queue: impl MergeQueue) -> bool {
+    let first = |i: usize| model.byte_pairs[(piece[i] as usize) << 8 | piece[i + 1] as usize];
+    merge_symbols(model, piece.len(), |i| model.byte_ids[piece[i] as usize], first, NONE, out, queue)
+}
+
+/// Merges a sequence of ids (already merged by lower ranks) with the merges of rank below `cap`,
+/// appending the result to `out` (`phased.rs`: stage 2 of a superword vocabulary, or stage 1 with
+/// the later merges held back).
+pub(super) fn merge_ids(model: &BpeModel, ids: &[u32], cap: u32, out: &mut Vec<u32>) {
+    let rank = |i: usize| model.rank(ids[i], ids[i + 1]).filter(|&(r, _)| r < cap).unwrap_or((NONE, NONE));
+    let served = SCRATCH.with(|scratch| match scratch.try_borrow_mut() {
+        Ok(mut scratch) => {
+            let queue = RankBuckets::new(&mut scratch, model.merges.len());
+            merge_symbols(model, ids.len(), |i| ids[i], rank, cap, out, queue)
+        }
+        Err(_) => false,
+    });
+    if !served {
+        let done = merge_symbols(model, ids.len(), |i| ids[i], rank, cap, out, BinaryHeap::with_capacity(ids.len()));
+        debug_assert!(done);
+    }
+}
+
+/// The loop proper: `n` symbols with ids `id_at(i)`, the pair starting at i ranked by `pair_at(i)`
+/// ((NONE, NONE) if it does not merge), merges of rank `cap` or above ignored.
+#[inline(always)]
+fn merge_symbols(
+    model: &BpeModel,
+    n: usize,
+    id_at: impl Fn(usize) -> u32,
+    pair_at: impl Fn(usize) -> (u32, u32),
+    cap: u32,
+    out: &mut Vec<u32>,
+    mut queue: impl MergeQueue,
+) -> bool {
     debug_assert!(n >= 2 && n < NONE as usize);
-    let mut symbols: Vec<Symbol> = piece
-        .iter()
-        .enumerate()
-        .map(|(i, &b)| Symbol {
-            id: model.byte_ids[b as usize],
+    let rank_below_cap = |left: u32, right: u32| model.rank(left, right).filter(|&(r, _)| r < cap);
+    let mut symbols: Vec<Symbol> = (0..n)
+        .map(|i| Symbol {
+            id: id_at(i),
             prev: (i as u32).wrapping_sub(1),
             next: if i + 1 < n { i as u32 + 1 } else { NONE },
             rank: NONE,
             merged: NONE,
         })
         .collect();
-    for (i, window) in piece.windows(2).enumerate() {
-        let (rank, merged) = model.byte_pairs[(window[0] as usize) << 8 | window[1] as usize];
+    for i in 0..n - 1 {
+        let (rank, merged) = pair_at(i);
         if rank != NONE {
             symbols[i].rank = rank;
             symbols[i].merged = merged;
-            queue.push(key(rank, i as u32));
+            if !queue.push(key(rank, i as u32)) {
+                return false;
+            }
         }
     }
     while let Some(k) = queue.pop() {
@@ -377,7 +411,7 @@ fn merge_with(model: &BpeModel, piece: &[u8], out: &mut Vec<u32>, mut queue: imp
         let (mut new_rank, mut new_merged) = (NONE, NONE);
         if after != NONE {
             symbols[after as usize].prev = position as u32;
-            if let Some((r, m)) = model.rank(merged, symbols[after as usize].id) {
+            if let Some((r, m)) = rank_below_cap(merged, symbols[after as usize].id) {
                 if !queue.push(key(r, position as u32)) {
                     return false;
                 }
@@ -387,7 +421,7 @@ fn merge_with(model: &BpeModel, piece: &[u8], out: &mut Vec<u32>, mut queue: imp
         symbols[position] = Symbol { id: merged, prev: symbol.prev, next: after, rank: new_rank, merged: new_merged };
         if symbol.prev != NONE {
             let left = &mut symbols[symbol.prev as usize];
-            match model.rank(left.id, merged) {
+            match rank_below_cap(left.id, merged) {
                 Some((r, m)) => {
                     (left.rank, left.merged) = (r, m);
                     if !queue.push(key(r, symbol.prev)) {

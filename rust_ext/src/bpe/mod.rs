@@ -9,6 +9,7 @@
 mod cache;
 mod chunked;
 mod long;
+mod phased;
 pub mod ranks;
 
 use rustc_hash::FxHashMap;
@@ -63,6 +64,8 @@ pub struct BpeModel {
     /// Bytes in the longest token.
     max_token_len: usize,
     cache: PieceCache,
+    /// The two-phase path for superword vocabularies (`phased.rs`), if this is one.
+    phases: Option<phased::Phases>,
 }
 
 impl Clone for BpeModel {
@@ -81,6 +84,7 @@ impl Clone for BpeModel {
             len: self.len,
             max_token_len: self.max_token_len,
             cache: PieceCache::new(),
+            phases: self.phases.clone(),
         }
     }
 }
@@ -197,12 +201,14 @@ impl BpeModel {
             len,
             max_token_len,
             cache: PieceCache::new(),
+            phases: None,
         };
         model.short_ids = model.bytes_to_id.iter().filter_map(|(bytes, &id)| Some((pack(bytes)?, id))).collect();
         model.byte_pairs = (0..1usize << 16)
             .map(|pair| model.rank(byte_ids[pair >> 8], byte_ids[pair & 255]).unwrap_or((u32::MAX, u32::MAX)))
             .collect();
         model.encodes_to_itself = model.self_consistency();
+        model.phases = phased::Phases::detect(&model);
         Ok(model)
     }
 
@@ -273,12 +279,7 @@ impl BpeModel {
             }
             _ => {}
         }
-        let whole = match pack(piece) {
-            Some(packed) => self.short_ids.get(&packed),
-            None if piece.len() <= self.max_token_len => self.bytes_to_id.get(piece),
-            None => None, // longer than any token: skip hashing a possibly huge piece
-        };
-        if let Some(&id) = whole {
+        if let Some(id) = self.whole_token(piece) {
             if self.ignore_merges || self.encodes_to_itself[id as usize] {
                 out.push(id);
                 return;
@@ -288,8 +289,32 @@ impl BpeModel {
             return;
         }
         let start = out.len();
-        self.merge_piece(piece, out);
+        match &self.phases {
+            Some(phases) => phases.encode(self, piece, out),
+            None => self.merge_piece(piece, out),
+        }
         self.cache.insert(piece, &out[start..]);
+    }
+
+    /// The id of the token whose bytes are exactly `piece`.
+    #[inline]
+    fn whole_token(&self, piece: &[u8]) -> Option<u32> {
+        match pack(piece) {
+            Some(packed) => self.short_ids.get(&packed).copied(),
+            None if piece.len() <= self.max_token_len => self.bytes_to_id.get(piece).copied(),
+            None => None, // longer than any token: skip hashing a possibly huge piece
+        }
+    }
+
+    /// Whether the two-phase superword path is on (`phased.rs`).
+    pub fn is_phased(&self) -> bool {
+        self.phases.is_some()
+    }
+
+    /// A copy that encodes without the two-phase path (its oracle in the tests).
+    #[cfg(test)]
+    fn without_phases(&self) -> BpeModel {
+        BpeModel { phases: None, ..self.clone() }
     }
 
     /// The merge loop proper (no whole-piece shortcut, no cache).
@@ -303,12 +328,16 @@ impl BpeModel {
 
     /// O(n²) scan: find the lowest-rank adjacent pair (strict `<`, so leftmost wins), merge, repeat.
     fn merge_short(&self, piece: &[u8], out: &mut Vec<u32>) {
-        let mut parts: Vec<u32> = piece.iter().map(|&b| self.byte_ids[b as usize]).collect();
+        self.merge_short_ids(piece.iter().map(|&b| self.byte_ids[b as usize]).collect(), u32::MAX, out);
+    }
+
+    /// The scan over a sequence of ids, using only merges of rank below `cap`.
+    fn merge_short_ids(&self, mut parts: Vec<u32>, cap: u32, out: &mut Vec<u32>) {
         loop {
             let mut best: Option<(u32, usize, u32)> = None;
             for i in 0..parts.len().saturating_sub(1) {
                 if let Some((rank, merged)) = self.rank(parts[i], parts[i + 1]) {
-                    if best.is_none_or(|(best_rank, _, _)| rank < best_rank) {
+                    if rank < cap && best.is_none_or(|(best_rank, _, _)| rank < best_rank) {
                         best = Some((rank, i, merged));
                     }
                 }

@@ -160,21 +160,37 @@ fn long_and_short_paths_agree() {
 fn random_merges(rng: &mut Rng, letters: &[&str], max_merges: usize, shuffle: bool) -> Vec<(String, String)> {
     let mut tokens: Vec<String> = letters.iter().map(|s| s.to_string()).collect();
     let mut merges: Vec<(String, String)> = Vec::new();
+    add_random_merges(rng, &mut tokens, &mut merges, max_merges, |_| true);
+    if shuffle {
+        shuffle_merges(rng, &mut merges);
+    }
+    merges
+}
+
+/// Appends up to `max_merges` random merges of two tokens of `tokens` whose result `accept`s.
+fn add_random_merges(
+    rng: &mut Rng,
+    tokens: &mut Vec<String>,
+    merges: &mut Vec<(String, String)>,
+    max_merges: usize,
+    accept: impl Fn(&str) -> bool,
+) {
     for _ in 0..rng.below(max_merges) + 1 {
         let left = tokens[rng.below(tokens.len())].clone();
         let right = tokens[rng.below(tokens.len())].clone();
-        if merges.iter().any(|(l, r)| *l == left && *r == right) {
+        let joined = format!("{left}{right}");
+        if !accept(&joined) || merges.iter().any(|(l, r)| *l == left && *r == right) {
             continue;
         }
-        tokens.push(format!("{left}{right}"));
+        tokens.push(joined);
         merges.push((left, right));
     }
-    if shuffle {
-        for i in (1..merges.len()).rev() {
-            merges.swap(i, rng.below(i + 1));
-        }
+}
+
+fn shuffle_merges(rng: &mut Rng, merges: &mut [(String, String)]) {
+    for i in (1..merges.len()).rev() {
+        merges.swap(i, rng.below(i + 1));
     }
-    merges
 }
 
 /// Random merge lists over a 3-letter alphabet, in random order: some are BPE-ordered (a merge
@@ -288,4 +304,70 @@ fn megabyte_scale_random_letters_match_the_whole_piece_loop() {
     got.clear();
     m.encode_piece(&piece, &mut got);
     assert_eq!(got, expected);
+}
+
+/// A random superword-style merge list over "a", "b", " ": stage 1 never puts a space after a
+/// letter (word-level tokens such as " ab"), stage 2 joins anything (" ab a", "b b "), so the
+/// two-phase path (`phased.rs`) is on; with `shuffle` the order is random, which may turn it off.
+fn random_superword_merges(rng: &mut Rng, shuffle: bool) -> Vec<(String, String)> {
+    let mut tokens: Vec<String> = ["a", "b", " "].iter().map(|s| s.to_string()).collect();
+    let mut merges: Vec<(String, String)> = Vec::new();
+    let superword = |token: &str| token.as_bytes().windows(2).any(|w| w[0] != b' ' && w[1] == b' ');
+    add_random_merges(rng, &mut tokens, &mut merges, 12, |joined| !superword(joined));
+    add_random_merges(rng, &mut tokens, &mut merges, 12, |_| true);
+    if shuffle {
+        shuffle_merges(rng, &mut merges);
+    }
+    merges
+}
+
+/// The two-phase path gives the definition's answer on random superword vocabularies and texts
+/// (lines of words and space runs), and the general path's answer too.
+#[test]
+fn phased_superword_path_matches_the_definition() {
+    let mut rng = Rng::new(17);
+    let mut phased_cases = 0;
+    for case in 0..400 {
+        let merges = random_superword_merges(&mut rng, case % 4 == 0);
+        let pairs: Vec<(&str, &str)> = merges.iter().map(|(l, r)| (l.as_str(), r.as_str())).collect();
+        let m = model(&pairs, false);
+        phased_cases += m.is_phased() as usize;
+        let plain = m.without_phases();
+        let mut pair_ranks = HashMap::new();
+        for (rank, (l, r)) in merges.iter().enumerate() {
+            let id = |s: &str| m.token_id(s.as_bytes()).unwrap();
+            pair_ranks.insert((id(l), id(r)), (rank, id(&format!("{l}{r}"))));
+        }
+        for _ in 0..10 {
+            let len = [2 + rng.below(20), 2 + rng.below(300)][rng.below(2)];
+            let piece: Vec<u8> = (0..len).map(|_| b"ab  "[rng.below(4)]).collect();
+            let expected = naive_encode(&pair_ranks, &piece);
+            let (mut got, mut general) = (Vec::new(), Vec::new());
+            m.encode_piece(&piece, &mut got);
+            plain.encode_piece(&piece, &mut general);
+            assert_eq!(got, expected, "case {case}: merges {merges:?}, piece {:?}", String::from_utf8_lossy(&piece));
+            assert_eq!(general, expected, "case {case}");
+        }
+    }
+    assert!(phased_cases > 250, "only {phased_cases} of 400 vocabularies took the two-phase path");
+}
+
+#[test]
+fn phased_path_hand_derived_cases() {
+    // Stage 1: "  " and " a"; stage 2 from (a, " ") on. In "  a" the first two spaces are not a
+    // chunk boundary (the pair "  " is inside a stage-1 token), so (" ", " ") wins as in HF.
+    let m = model(&[(" ", " "), (" ", "a"), ("a", " "), ("a ", " a")], false);
+    assert!(m.is_phased());
+    assert_eq!(encode(&m, "  a"), strings(&["  ", "a"]));
+    assert_eq!(encode(&m, "a a a"), strings(&["a", " a", " a"]));
+    // Stage 1: "  ", "bb"; stage 2: "b ", "b b". Chunks of "bb  b": "bb" | "  " | "b".
+    let m = model(&[(" ", " "), ("b", "b"), ("b", " "), ("b ", "b")], false);
+    assert!(m.is_phased());
+    assert_eq!(encode(&m, "b b"), strings(&["b b"]));
+    assert_eq!(encode(&m, "bb  b"), strings(&["bb", "  ", "b"]));
+    // A stage-2 merge that remakes a stage-1 input (" a" listed again after the split) would let a
+    // stage-1 merge apply after stage 2: the path turns itself off and the answer stays exact.
+    let m = model(&[(" ", "a"), (" a", "b"), ("b", " "), (" ", "a")], false);
+    assert!(!m.is_phased());
+    assert_eq!(encode(&m, " ab a"), strings(&[" a", "b ", "a"]));
 }

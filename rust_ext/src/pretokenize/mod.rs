@@ -14,7 +14,7 @@ use crate::error::{Error, ErrorKind, Result};
 use scan::Preset;
 
 /// Names of the built-in presets, in the order the docs list them.
-pub const PRESETS: [&str; 6] = ["gpt2", "gpt4", "o200k", "llama3", "whitespace", "none"];
+pub const PRESETS: [&str; 7] = ["gpt2", "gpt4", "o200k", "llama3", "whitespace", "superword", "none"];
 
 const GPT2: &str = r"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+";
 // tiktoken's cl100k_base pattern, except `\p{N}{1,3}+` -> `\p{N}{1,3}`: the same language (the
@@ -38,6 +38,8 @@ const O200K: &str = concat!(
 );
 const LLAMA3: &str = r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
 const WHITESPACE: &str = r" ?\S+|\s+(?!\S)|\s+";
+/// SuperBPE's stage 2: only digit groups and line breaks split, so a piece is a whole line.
+const SUPERWORD: &str = r"\p{N}{1,3}|[\r\n]+|[^\p{N}\r\n]+";
 
 /// The scanner and regex of a preset (None for "none" and for names that are not presets).
 fn preset(name: &str) -> Option<(Preset, &'static str)> {
@@ -47,6 +49,7 @@ fn preset(name: &str) -> Option<(Preset, &'static str)> {
         "o200k" => Some((Preset::O200k, O200K)),
         "llama3" => Some((Preset::Llama3, LLAMA3)),
         "whitespace" => Some((Preset::Whitespace, WHITESPACE)),
+        "superword" => Some((Preset::Superword, SUPERWORD)),
         _ => None,
     }
 }
@@ -187,6 +190,7 @@ mod tests {
         assert_eq!(pieces("llama3", "\r\u{a0}"), vec!["\r", "\u{a0}"]);
         assert_eq!(pieces("o200k", "HelloWorld don't"), vec!["Hello", "World", " don't"]);
         assert_eq!(pieces("whitespace", "a  b\n"), vec!["a", " ", " b", "\n"]);
+        assert_eq!(pieces("superword", "Hi there, 12345 x\r\n\nend"), vec!["Hi there, ", "123", "45", " x", "\r\n\n", "end"]);
         assert_eq!(pieces("none", "a b"), vec!["a b"]);
         assert!(pieces("none", "").is_empty());
     }
@@ -209,7 +213,7 @@ mod tests {
             "\u{5e9}", "\u{645}", "!", "?", ".", ",", "/", "//", "-", "(", "\u{1f600}", "\u{1d518}", "\u{df}",
         ];
         let mut rng = Rng::new(2);
-        for name in ["gpt2", "gpt4", "o200k", "llama3", "whitespace"] {
+        for name in ["gpt2", "gpt4", "o200k", "llama3", "whitespace", "superword"] {
             let scanner = PreTokenizer::new(name).unwrap();
             let regex = PreTokenizer { name: "regex".into(), pattern: scanner.pattern.clone(), splitter: Splitter::Regex(Box::new(compile(scanner.pattern().unwrap()).unwrap())) };
             for case in 0..20_000 {
@@ -228,7 +232,7 @@ mod tests {
     fn blocks_resume_exactly() {
         const PARTS: &[&str] = &[" ", "  ", "\n", "\r\n", "\t", "a", "Hello", " world", "'s", "12345", "!?", "\u{e9}", "\u{4e2d}", "\u{a0}", "\u{301}"];
         let mut rng = Rng::new(9);
-        for name in ["gpt2", "gpt4", "o200k", "llama3", "whitespace", "none", r"\d+"] {
+        for name in ["gpt2", "gpt4", "o200k", "llama3", "whitespace", "superword", "none", r"\d+"] {
             let splitter = PreTokenizer::new(name).unwrap();
             for _ in 0..300 {
                 let text: String = (0..rng.below(60)).map(|_| PARTS[rng.below(PARTS.len())]).collect();
@@ -249,7 +253,7 @@ mod tests {
 
     #[test]
     fn long_runs_are_linear() {
-        for name in ["gpt2", "gpt4", "o200k", "llama3", "whitespace"] {
+        for name in ["gpt2", "gpt4", "o200k", "llama3", "whitespace", "superword"] {
             let splitter = PreTokenizer::new(name).unwrap();
             for text in ["a".repeat(1 << 20), " ".repeat(1 << 20), format!("{}x", " ".repeat(1 << 20)), "\n".repeat(1 << 20)] {
                 let mut spans = Vec::new();

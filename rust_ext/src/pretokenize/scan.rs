@@ -16,6 +16,7 @@ pub enum Preset {
     O200k,
     Llama3,
     Whitespace,
+    Superword,
 }
 
 const CR: u32 = '\r' as u32;
@@ -184,6 +185,28 @@ impl Text<'_> {
         self.gpt2_spaces(i)
     }
 
+    /// `\p{N}{1,3}|[\r\n]+|[^\p{N}\r\n]+`
+    fn superword(&self, i: usize) -> usize {
+        let b = self.bytes;
+        let line_break = |byte: u8| byte == b'\r' || byte == b'\n';
+        if line_break(b[i]) {
+            return self.newline_tail(i, false);
+        }
+        let flags = self.class(self.char_at(i).0);
+        if flags & NUMBER != 0 {
+            return self.run_max(i, NUMBER, 3);
+        }
+        let mut at = i;
+        while at < b.len() && !line_break(b[at]) {
+            let (cp, len) = self.char_at(at);
+            if self.class(cp) & NUMBER != 0 {
+                break;
+            }
+            at += len;
+        }
+        at
+    }
+
     fn whitespace(&self, i: usize) -> usize {
         let (cp, len) = self.char_at(i);
         let not_space = |f: u8| f & SPACE == 0;
@@ -315,6 +338,7 @@ pub fn split_from(preset: Preset, text: &str, from: usize, max_spans: usize, spa
             Preset::Llama3 => scanner.cl100k(i, false),
             Preset::O200k => scanner.o200k(i),
             Preset::Whitespace => scanner.whitespace(i),
+            Preset::Superword => scanner.superword(i),
         };
         debug_assert!(end > i, "scanners always make progress");
         // A scanner bug must not hang or panic on user data: fall back to one char.
