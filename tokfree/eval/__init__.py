@@ -1,10 +1,16 @@
 """Measuring tokenizers: compression and vocabulary use on a corpus, fragmentation of domain terms,
-stability of token boundaries under OCR-like noise."""
+stability of token boundaries under OCR-like noise, token premiums across languages on parallel text."""
 
 from tokfree.eval.compression import CompressionReport, compression, term_fragmentation
 from tokfree.eval.noise import MEASURES, Edit, NoiseStability, boundary_consistency, noise_stability, ocr_noise
+from tokfree.eval.premiums import (
+    ParallelCorpus, PremiumReport, PremiumRow, corpus_token_count, load_gettext, load_parallel_jsonl, load_udhr,
+    token_premiums,
+)
+from tokfree.eval.scripts import script_of
 
 __all__ = [
-    "MEASURES", "CompressionReport", "Edit", "NoiseStability", "boundary_consistency", "compression", "noise_stability",
-    "ocr_noise", "term_fragmentation",
+    "MEASURES", "CompressionReport", "Edit", "NoiseStability", "ParallelCorpus", "PremiumReport", "PremiumRow",
+    "boundary_consistency", "compression", "corpus_token_count", "load_gettext", "load_parallel_jsonl", "load_udhr",
+    "noise_stability", "ocr_noise", "script_of", "term_fragmentation", "token_premiums",
 ]
