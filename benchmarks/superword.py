@@ -200,8 +200,9 @@ def main(argv: list[str] | None = None) -> int:
     lines += _table(rows, language=False)
     lines += [
         "",
-        "`bpe` stops when no pair occurs twice (the corpus is small): its vocab column is what it learned, and `bpe-full` "
-        "(min_frequency=1, pairs seen once merge too) fills the nominal size for a comparison at equal size.",
+        "`bpe` stops when no pair occurs twice (the corpus is small): its vocab column is what it learned. `bpe-full` "
+        "(min_frequency=1) merges pairs seen once too, until every training word is one token: the most vocabulary a "
+        "word-level BPE can use on this corpus (tokens vs `bpe` in its row).",
         "",
         "![superword](superword.png)",
         "",

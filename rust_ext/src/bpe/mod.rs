@@ -331,23 +331,40 @@ impl BpeModel {
         self.merge_short_ids(piece.iter().map(|&b| self.byte_ids[b as usize]).collect(), u32::MAX, out);
     }
 
-    /// The scan over a sequence of ids, using only merges of rank below `cap`.
+    /// The scan over a sequence of ids, using only merges of rank below `cap`. Each pair's rank is
+    /// looked up once and after a merge only the two pairs around it again, so a merge costs a
+    /// scan of a small array rather than a hash lookup per pair.
     fn merge_short_ids(&self, mut parts: Vec<u32>, cap: u32, out: &mut Vec<u32>) {
+        const NO_MERGE: (u32, u32) = (u32::MAX, u32::MAX);
+        let rank = |left: u32, right: u32| self.rank(left, right).filter(|&(r, _)| r < cap).unwrap_or(NO_MERGE);
+        // On the stack for the short pieces this is for (no allocation per piece).
+        let mut stack = [NO_MERGE; LONG_PIECE];
+        let mut heap = Vec::new();
+        let ranks: &mut [(u32, u32)] = if parts.len() <= LONG_PIECE {
+            &mut stack[..parts.len().saturating_sub(1)]
+        } else {
+            heap.resize(parts.len() - 1, NO_MERGE);
+            &mut heap
+        };
+        for (i, pair) in parts.windows(2).enumerate() {
+            ranks[i] = rank(pair[0], pair[1]);
+        }
+        let mut pairs = ranks.len();
         loop {
-            let mut best: Option<(u32, usize, u32)> = None;
-            for i in 0..parts.len().saturating_sub(1) {
-                if let Some((rank, merged)) = self.rank(parts[i], parts[i + 1]) {
-                    if rank < cap && best.is_none_or(|(best_rank, _, _)| rank < best_rank) {
-                        best = Some((rank, i, merged));
-                    }
-                }
+            // The first of the lowest ranks: leftmost on ties.
+            let Some((i, &(best, merged))) = ranks[..pairs].iter().enumerate().min_by_key(|&(_, &(r, _))| r) else { break };
+            if best == u32::MAX {
+                break;
             }
-            match best {
-                Some((_, i, merged)) => {
-                    parts[i] = merged;
-                    parts.remove(i + 1);
-                }
-                None => break,
+            parts[i] = merged;
+            parts.remove(i + 1);
+            ranks.copy_within(i + 1..pairs, i);
+            pairs -= 1;
+            if i > 0 {
+                ranks[i - 1] = rank(parts[i - 1], parts[i]);
+            }
+            if i < pairs {
+                ranks[i] = rank(parts[i], parts[i + 1]);
             }
         }
         out.extend_from_slice(&parts);

@@ -24,7 +24,7 @@ use super::cache::PieceCache;
 use super::{long, BpeModel, LONG_PIECE};
 
 /// Below this many ids the stage-2 scan beats setting up the linked list.
-const SHORT_IDS: usize = 16;
+const SHORT_IDS: usize = 32;
 
 #[derive(Debug)]
 pub(super) struct Phases {
