@@ -83,6 +83,15 @@ def test_ids_equal_hf_on_word_and_space_mixes(superbpe: Tokenizer, superbpe_in_h
     assert superbpe.encode(text) == superbpe_in_hf.encode(text).ids
 
 
+def test_default_transition_is_half_the_size_but_at_least_the_bytes() -> None:
+    texts = ["the cat sat on the mat, and the dog sat on the log"] * 50
+    small = train_superword(iter(texts), 300, show_progress=False)  # t = 256: stage 2 only
+    assert small.decode(small.encode(texts[0])) == texts[0] and len(small.encode(texts[0])) < 10
+    stage1 = train_bpe(iter(texts), 400, pre_tokenizer="gpt4", show_progress=False)
+    halves = train_superword(iter(texts), 800, show_progress=False)  # t = 400: stage 1 is that BPE
+    assert [halves.id_to_token(i) for i in range(stage1.vocab_size)] == [stage1.id_to_token(i) for i in range(stage1.vocab_size)]
+
+
 def test_the_pattern_splits_digits_and_lines_only() -> None:
     assert split("In 2024, the cost was 1234567.\n\nOf the", SUPERWORD_PATTERN) == [
         "In ", "202", "4", ", the cost was ", "123", "456", "7", ".", "\n\n", "Of the"

@@ -86,7 +86,7 @@ def train_superword(
             runs out of pairs seen `min_frequency` times).
         method: "superbpe" (two stages) or "supertoken" (random chunks, one stage).
         transition: "superbpe": the stage-1 vocabulary size t (default: half of `vocab_size`;
-            SuperBPE found t at 40% of the final size best).
+            at least the 256 bytes + special tokens; SuperBPE found t at 40% of the final size best).
         pre_tokenizer: the stage-1 (whitespace) pre-tokenizer; "gpt4" splits digits like stage 2.
         max_words_per_token: longest new token in words (None: no limit). SuperBPE uses 4.
         forbidden: strings no stage-2 token may contain (SuperBPE: ": ").
@@ -109,7 +109,7 @@ def train_superword(
     if isinstance(vocab_size, bool) or not isinstance(vocab_size, int) or vocab_size <= base_size:
         raise TokfreeError(f"vocab_size={vocab_size!r} must be an int above 256 byte tokens + {len(specials)} special tokens = {base_size}")
     if method == "superbpe":
-        transition = vocab_size // 2 if transition is None else transition
+        transition = max(base_size, vocab_size // 2) if transition is None else transition
         if isinstance(transition, bool) or not isinstance(transition, int) or not base_size <= transition <= vocab_size:
             raise TokfreeError(f"transition={transition!r} must be an int from {base_size} to vocab_size={vocab_size}")
         # Both stages read the corpus: files are read again, texts are kept.
