@@ -60,3 +60,6 @@ mod tests {
         assert_eq!(unicode_to_bytes("Ā€"), None);
     }
 }
+
+/// Validity of token strings for exact byte-level probabilities (`tokfree.bytelevel`).
+pub mod canonical;

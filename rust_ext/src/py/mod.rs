@@ -558,6 +558,21 @@ fn extend_bpe(
     Ok(PyTokenizer::wrap(extended.map_err(to_py_err)?))
 }
 
+/// `tokfree.bytelevel`: for each candidate id, whether `window_ids + [id]` is a prefix of the
+/// encoding of some text, given the context bytes `window` (see `crate::bytelevel::canonical`).
+#[pyfunction]
+fn bytelevel_valid_mask(
+    py: Python<'_>,
+    tokenizer: &Bound<'_, PyTokenizer>,
+    window: Vec<u8>,
+    window_ids: Vec<u32>,
+    candidates: Vec<u32>,
+    probes: Vec<Vec<u8>>,
+) -> Vec<bool> {
+    let inner = tokenizer.get().inner.clone();
+    py.detach(|| crate::bytelevel::canonical::valid_mask(&inner, &window, &window_ids, &candidates, &probes))
+}
+
 #[pymodule(name = "_rust", gil_used = false)]
 fn tokfree_rust_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyTokenizer>()?;
@@ -567,5 +582,6 @@ fn tokfree_rust_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(train_bpe, m)?)?;
     m.add_function(wrap_pyfunction!(extend_bpe, m)?)?;
     m.add_function(wrap_pyfunction!(derive_merges, m)?)?;
+    m.add_function(wrap_pyfunction!(bytelevel_valid_mask, m)?)?;
     Ok(())
 }
