@@ -53,9 +53,18 @@ class ByteState:
         >>> state = state.advance(ord("l"))
     """
 
-    def __init__(self, owner: ByteLM, data: bytes, groups: list[_Group], pending: list[tuple[tuple[int, ...], float]], eot: list[float]) -> None:
+    def __init__(
+        self,
+        owner: ByteLM,
+        data: bytes,
+        groups: list[_Group],
+        pending: list[tuple[tuple[int, ...], float]],
+        eot: list[float],
+        context_ids: tuple[int, ...] = (),
+    ) -> None:
         self._owner = owner
         self.data = data
+        self.context_ids = context_ids  # fixed token context before the byte-level part (sent to the LM, never re-tokenized)
         self._groups = groups
         self._pending = pending  # exact covers (ids, log q) not yet sent to the LM
         self._eot = eot  # log q(E) + log q(EOS | E) of expanded exact covers
@@ -64,7 +73,8 @@ class ByteState:
     @property
     def covers(self) -> list[tuple[tuple[int, ...], int, float]]:
         """Every cover with positive mass: (token ids, end byte offset relative to the prefix, log mass)
-        — the explicit set, for tests and inspection (slow for big vocabularies)."""
+        — the explicit set, for tests and inspection (slow for big vocabularies). The ids are those of
+        the byte-level part only (after `context_ids`)."""
         owner = self._owner
         out = [(ids, 0, logq) for ids, logq in self._pending]
         for group in self._groups:
@@ -81,7 +91,7 @@ class ByteState:
             return
         owner = self._owner
         contexts = [ids for ids, _ in self._pending]
-        rows = owner._call(contexts)
+        rows = owner._call([self.context_ids + ids for ids in contexts])
         for (ids, logq), row in zip(self._pending, rows):
             self._groups.append(owner._group(ids, logq, row, self.data))
             if owner._ends_text(ids, self.data):
@@ -147,7 +157,7 @@ class ByteState:
             shift = 0.0
         groups = [_Group(g.logq - shift, g.logp, g.lo, g.hi, g.depth, g.context) for g in groups]
         pending = [(ids, logq - shift) for ids, logq in pending]
-        return ByteState(owner, data, groups, pending, [])
+        return ByteState(owner, data, groups, pending, [], self.context_ids)
 
 
 class ByteLM:
@@ -202,26 +212,37 @@ class ByteLM:
 
     # --- public API -----------------------------------------------------------------------------
 
-    def prefill(self, prompt: bytes | str) -> ByteState:
+    def prefill(self, prompt: bytes | str, *, context_ids: Sequence[int] = ()) -> ByteState:
         """The state after `prompt`, which may end anywhere (mid-token, mid-character).
 
         Enumerates the covers from scratch (left parts enc(prompt[:i]) for the last longest-token-length
         split points) and makes one batched LM call.
 
+        Args:
+            prompt: the byte-level part: the text whose covers are summed over.
+            context_ids: a fixed token context the LM sees before the byte-level part, e.g.
+                `<PRE> enc(prefix) <SUF> enc(suffix) <MID>` for a fill-in-the-middle model. It is a hard
+                boundary: the byte-level part is tokenized as a text of its own (validity, end of
+                text), as when special tokens split the input.
+
         Raises:
-            TokfreeError: `prompt` is neither bytes nor str.
+            TokfreeError: `prompt` is neither bytes nor str, or a context id is outside the LM's vocabulary.
         """
         data = _as_bytes(prompt, "prompt")
+        fixed = tuple(int(i) for i in context_ids)
+        bad = [i for i in fixed if not 0 <= i < self.lm.vocab_size]
+        if bad:
+            raise TokfreeError(f"context_ids contains {bad[:3]}: ids must be in 0..{self.lm.vocab_size - 1} (the LM's vocab_size)")
         n = len(data)
         if n == 0:
-            return ByteState(self, b"", [], [((), 0.0)], [])
+            return ByteState(self, b"", [], [((), 0.0)], [], fixed)
         canon, vocab = self.canonicality, self.vocab
         lefts: list[tuple[int, tuple[int, ...]]] = []
         for i in range(max(0, n - vocab.max_len), n):
             for ids in canon.lefts(data[:i]):
                 lefts.append((i, ids))
         if not lefts:
-            return ByteState(self, data, [], [], [])
+            return ByteState(self, data, [], [], [], fixed)
         common = lefts[0][1]
         for _, ids in lefts[1:]:
             k = 0
@@ -246,7 +267,7 @@ class ByteLM:
                 contexts.setdefault(ids[:j], len(contexts))
         for index, _, token_id in exact:
             contexts.setdefault(lefts[index][1] + (token_id,), len(contexts))
-        rows = self._call(list(contexts))
+        rows = self._call([fixed + c for c in contexts])
         groups: list[_Group] = []
         left_logq = []
         for (i, ids), (lo, hi) in zip(lefts, plans):
@@ -267,7 +288,7 @@ class ByteLM:
             groups.append(self._group(full, logq, row, data))
             if self._ends_text(full, data):
                 eot.append(logq + float(row[self.lm.eos_id]))
-        return ByteState(self, data, groups, [], eot)
+        return ByteState(self, data, groups, [], eot, fixed)
 
     def score(self, text: bytes | str, *, eot: bool = True) -> float:
         """log P(text) at byte level: the sum of the next-byte log-probs along `text`, plus the
@@ -276,18 +297,7 @@ class ByteLM:
         Equals the chained `logp_next` values by construction; with an LM that puts no mass on
         non-canonical token strings it also equals log q(enc(text)) + log q(EOS | enc(text)).
         """
-        data = _as_bytes(text, "text")
-        state = self.prefill(b"")
-        total = 0.0
-        for byte in data:
-            value = float(state.logp_next()[byte])
-            if value == -math.inf:
-                return -math.inf
-            total += value
-            state = state.advance(byte)
-        if eot:
-            total += float(state.logp_next()[EOT])
-        return total
+        return chain_logprob(self.prefill(b""), _as_bytes(text, "text"), eot=eot)
 
     def generate(
         self,
@@ -308,18 +318,42 @@ class ByteLM:
         Example:
             >>> blm.generate("The ", 20, temperature=0.7, seed=1)
         """
-        if max_bytes < 0 or temperature < 0 or not 0 < top_p <= 1:
-            raise TokfreeError(f"max_bytes={max_bytes}, temperature={temperature}, top_p={top_p}: need max_bytes >= 0, temperature >= 0 and 0 < top_p <= 1")
-        rng = np.random.default_rng(seed)
-        state = self.prefill(prompt)
-        out = bytearray()
-        for _ in range(max_bytes):
-            choice = sample_byte(state.logp_next(), temperature=temperature, top_p=top_p, rng=rng)
-            if choice == EOT:
-                break
-            out.append(choice)
-            state = state.advance(choice)
-        return bytes(out)
+        return sample_bytes(self.prefill(prompt), max_bytes, temperature=temperature, top_p=top_p, seed=seed)
+
+
+def chain_logprob(state: Any, data: bytes, *, eot: bool) -> float:
+    """log P(data | state's prefix) by chaining `logp_next` and `advance` (plus end of text when
+    `eot`); -inf as soon as a byte is impossible. Works for any byte-level state (ByteState,
+    EnsembleState)."""
+    total = 0.0
+    for byte in data:
+        value = float(state.logp_next()[byte])
+        if value == -math.inf:
+            return -math.inf
+        total += value
+        state = state.advance(byte)
+    if eot:
+        total += float(state.logp_next()[EOT])
+    return total
+
+
+def sample_bytes(state: Any, max_bytes: int, *, temperature: float, top_p: float, seed: int | None) -> bytes:
+    """Up to `max_bytes` bytes sampled from `state` on (stops at end of text); see `sample_byte`.
+
+    Raises:
+        TokfreeError: a negative `max_bytes` or `temperature`, or `top_p` outside (0, 1].
+    """
+    if max_bytes < 0 or temperature < 0 or not 0 < top_p <= 1:
+        raise TokfreeError(f"max_bytes={max_bytes}, temperature={temperature}, top_p={top_p}: need max_bytes >= 0, temperature >= 0 and 0 < top_p <= 1")
+    rng = np.random.default_rng(seed)
+    out = bytearray()
+    for _ in range(max_bytes):
+        choice = sample_byte(state.logp_next(), temperature=temperature, top_p=top_p, rng=rng)
+        if choice == EOT:
+            break
+        out.append(choice)
+        state = state.advance(choice)
+    return bytes(out)
 
 
 def sample_byte(logp: np.ndarray, *, temperature: float, top_p: float, rng: np.random.Generator) -> int:

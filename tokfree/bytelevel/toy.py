@@ -62,29 +62,22 @@ class MarkovSource:
         return out
 
 
-class PushforwardLM:
-    """The exact token LM of a text distribution through a tokenizer (a `TokenLM`).
-
-    q(t_1..t_k) = sum of P(s) over texts s whose encoding starts with t_1..t_k; the next-token
-    log-probabilities are ratios of these masses, and the extra id `eos_id` = `tokenizer.vocab_size`
-    ends the text. Contexts of mass 0 get a uniform row. `calls` records the number of contexts of
-    each `next_logprobs` call.
+class SequenceLM:
+    """The exact token LM of a distribution over token sequences (each ending with `eos_id`, if
+    there is one): q(next | context) = mass of the sequences continuing the context that way / mass
+    of those starting with it. Contexts of mass 0 get a uniform row. `calls` records the number of
+    contexts of each `next_logprobs` call.
     """
 
-    def __init__(self, texts: dict[str, float], tokenizer: Any) -> None:
-        self.vocab_size = tokenizer.vocab_size + 1
-        self.eos_id: int | None = tokenizer.vocab_size
+    def __init__(self, sequences: dict[tuple[int, ...], float], vocab_size: int, eos_id: int | None) -> None:
+        self.vocab_size, self.eos_id = vocab_size, eos_id
         self._children: dict[tuple[int, ...], dict[int, float]] = defaultdict(lambda: defaultdict(float))
         self._mass: dict[tuple[int, ...], float] = defaultdict(float)
         self.calls: list[int] = []
-        encode = getattr(tokenizer, "encode")
-        kwargs = {"disallowed_special": ()} if hasattr(tokenizer, "to_hf") else {}
-        for text, p in texts.items():
-            ids = tuple(encode(text, **kwargs))
-            for k in range(len(ids) + 1):
-                self._mass[ids[:k]] += p
-                nxt = ids[k] if k < len(ids) else self.eos_id
-                self._children[ids[:k]][nxt] += p
+        for sequence, p in sequences.items():
+            for k in range(len(sequence)):
+                self._mass[sequence[:k]] += p
+                self._children[sequence[:k]][sequence[k]] += p
 
     def next_logprobs(self, contexts: Sequence[Sequence[int]]) -> np.ndarray:
         """(len(contexts), vocab_size) float64 log q(next | context)."""
@@ -99,6 +92,23 @@ class PushforwardLM:
             for token_id, mass in self._children[key].items():
                 out[row, token_id] = math.log(mass / total)
         return out
+
+
+class PushforwardLM(SequenceLM):
+    """The exact token LM of a text distribution through a tokenizer (a `TokenLM`).
+
+    q(t_1..t_k) = sum of P(s) over texts s whose encoding starts with t_1..t_k; the next-token
+    log-probabilities are ratios of these masses, and the extra id `eos_id` = `tokenizer.vocab_size`
+    ends the text.
+    """
+
+    def __init__(self, texts: dict[str, float], tokenizer: Any) -> None:
+        eos_id = tokenizer.vocab_size
+        kwargs = {"disallowed_special": ()} if hasattr(tokenizer, "to_hf") else {}
+        sequences: dict[tuple[int, ...], float] = defaultdict(float)
+        for text, p in texts.items():
+            sequences[(*tokenizer.encode(text, **kwargs), eos_id)] += p
+        super().__init__(sequences, tokenizer.vocab_size + 1, eos_id)
 
     def logprob(self, ids: Sequence[int]) -> float:
         """log q(token stream starts with `ids`)."""
