@@ -37,3 +37,15 @@ def trained(documents):
         return cache[preset]
 
     return get
+
+
+@pytest.fixture(scope="module")
+def torch_one_thread():
+    """Tiny torch models gain nothing from a second thread, and a busy shared core stalls both
+    (use with `pytestmark = pytest.mark.usefixtures("torch_one_thread")`)."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

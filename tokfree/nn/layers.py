@@ -1,0 +1,286 @@
+"""Transformer building blocks: RMSNorm, rotary positions, attention, SwiGLU, a pre-norm block.
+
+Every tokfree model (the tiny causal LM in `lm.py`, and the MrT5, word-pooling and hierarchical
+models built on it) is assembled from these. Positions are **rotary** (RoPE, GPT-NeoX "rotate
+half" layout, base 10000), applied to queries and keys at explicit integer positions: a key cached
+at position p keeps its rotation, so attention depends only on relative positions, and padding
+(left, right or inside a batch of cached rows) never shifts a real token's position. Attention goes
+through `torch.nn.functional.scaled_dot_product_attention` (flash / memory-efficient kernels on
+GPU), with a boolean key mask for padding and an optional additive bias (MrT5's deletion gate adds
+its gate values to the key side of the attention logits).
+
+This file holds no model, no loss and no training loop; shapes are (B, T, D) = (batch, time, model
+width), H heads of width Dh = D / H.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from tokfree.errors import TokfreeError
+
+__all__ = ["Attention", "Block", "LayerCache", "RMSNorm", "RotaryEmbedding", "SwiGLU", "attention_mask", "swiglu_width"]
+
+
+class RMSNorm(nn.Module):
+    """Root-mean-square layer norm (Zhang & Sennrich 2019): x / rms(x) * weight, no bias, no centring.
+
+    Args:
+        dim: the width D of the last axis.
+        eps: added to the mean square before the square root.
+
+    Example:
+        >>> RMSNorm(8)(torch.ones(2, 3, 8)).shape
+        torch.Size([2, 3, 8])
+    """
+
+    def __init__(self, dim: int, *, eps: float = 1e-6) -> None:
+        super().__init__()
+        self.eps = eps
+        self.weight = nn.Parameter(torch.ones(dim))
+
+    def forward(self, x: Tensor) -> Tensor:  # (..., D) -> (..., D)
+        # Normalise in float32 even under bf16 autocast: the mean square of a wide bf16 vector loses
+        # about 3 significant digits.
+        x32 = x.float()
+        y = x32 * torch.rsqrt(x32.pow(2).mean(-1, keepdim=True) + self.eps)
+        return (y * self.weight.float()).to(x.dtype)
+
+
+class RotaryEmbedding(nn.Module):
+    """Rotary position embedding tables for positions 0 .. max_len-1 (not saved with the weights).
+
+    Args:
+        head_dim: the width Dh of one attention head (even).
+        max_len: the number of positions; a position at or past it raises `TokfreeError`.
+        base: the RoPE frequency base.
+
+    Example:
+        >>> rope = RotaryEmbedding(16, 32)
+        >>> q = torch.randn(1, 2, 5, 16)
+        >>> rope.rotate(q, torch.arange(5)[None]).shape
+        torch.Size([1, 2, 5, 16])
+    """
+
+    cos: Tensor
+    sin: Tensor
+
+    def __init__(self, head_dim: int, max_len: int, *, base: float = 10000.0) -> None:
+        super().__init__()
+        if head_dim % 2:
+            raise TokfreeError(f"head_dim {head_dim} is odd; rotary positions rotate pairs of channels, choose an even head width")
+        self.max_len = max_len
+        inv_freq = 1.0 / (base ** (torch.arange(0, head_dim, 2, dtype=torch.float64) / head_dim))
+        angles = torch.arange(max_len, dtype=torch.float64)[:, None] * inv_freq[None, :]  # (max_len, Dh/2)
+        self.register_buffer("cos", angles.cos().float(), persistent=False)
+        self.register_buffer("sin", angles.sin().float(), persistent=False)
+
+    def rotate(self, x: Tensor, positions: Tensor) -> Tensor:
+        """x (B, H, T, Dh) rotated by the angles of `positions` (B, T) long."""
+        cos = self.cos[positions].unsqueeze(1).to(x.dtype)  # (B, 1, T, Dh/2)
+        sin = self.sin[positions].unsqueeze(1).to(x.dtype)
+        half = x.shape[-1] // 2
+        x1, x2 = x[..., :half], x[..., half:]
+        return torch.cat((x1 * cos - x2 * sin, x2 * cos + x1 * sin), dim=-1)
+
+    def check(self, positions: Tensor) -> None:
+        """Raises `TokfreeError` if a position is outside 0 .. max_len-1 (`rotate` does not check: the
+        check syncs with the device, so models call it once per forward, not once per layer)."""
+        if positions.numel() and int(positions.max()) >= self.max_len:
+            raise TokfreeError(
+                f"position {int(positions.max())} is past the model's max_len {self.max_len}; "
+                "shorten the input (or train a model with a larger max_len)"
+            )
+
+
+@dataclass
+class LayerCache:
+    """The keys and values one attention layer has seen, for incremental decoding.
+
+    Keys are stored already rotated, so a cached key never needs its position again.
+    """
+
+    keys: Tensor  # (B, H, S, Dh)
+    values: Tensor  # (B, H, S, Dh)
+
+
+def attention_mask(
+    key_mask: Tensor | None, query_len: int, past_len: int, *, causal: bool, device: torch.device
+) -> Tensor | None:
+    """The boolean SDPA mask (True = may attend) for `query_len` new positions after `past_len` cached ones.
+
+    Args:
+        key_mask: (B, past_len + query_len) bool, True for real tokens, or None (no padding).
+        query_len: T, the number of new positions (queries).
+        past_len: S, the number of cached positions before them.
+        causal: whether query i may only see keys up to its own index past_len + i.
+        device: where to build the mask.
+
+    Returns:
+        (B or 1, 1, T, S + T) bool, or None when nothing is masked (no padding and either not
+        causal, or a single query, or causal from an empty past, which SDPA's `is_causal` covers;
+        the caller passes `is_causal = causal and past_len == 0 and query_len > 1`).
+        Each query may always see itself, so the row of a padding query is never empty (an empty
+        row would make SDPA return NaN); real queries never see padding keys.
+    """
+    total = past_len + query_len
+    if key_mask is None and (not causal or query_len == 1 or past_len == 0):
+        return None
+    mask = torch.ones(query_len, total, dtype=torch.bool, device=device)
+    if causal:
+        mask = mask.tril(diagonal=past_len)
+    mask = mask[None, None]  # (1, 1, T, S+T)
+    if key_mask is not None:
+        mask = mask & key_mask[:, None, None, :].bool()
+        diagonal = torch.zeros(query_len, total, dtype=torch.bool, device=device)
+        diagonal[torch.arange(query_len), past_len + torch.arange(query_len)] = True
+        mask = mask | diagonal[None, None]
+    return mask
+
+
+class Attention(nn.Module):
+    """Multi-head self-attention with rotary positions, through `scaled_dot_product_attention`.
+
+    Args:
+        d_model: the width D.
+        n_heads: the number of heads H (D must be divisible by H, and D / H even).
+        max_len: the number of rotary positions.
+        causal: each position sees only itself and earlier positions (decoder); False for encoders.
+        dropout: attention-probability dropout while training.
+
+    Example:
+        >>> attn = Attention(32, 4, 64)
+        >>> x = torch.randn(2, 5, 32)
+        >>> y, cache = attn(x, torch.arange(5).expand(2, 5))
+        >>> y.shape, cache.keys.shape
+        (torch.Size([2, 5, 32]), torch.Size([2, 4, 5, 8]))
+    """
+
+    def __init__(self, d_model: int, n_heads: int, max_len: int, *, causal: bool = True, dropout: float = 0.0) -> None:
+        super().__init__()
+        if d_model % n_heads:
+            raise TokfreeError(f"d_model {d_model} is not divisible by n_heads {n_heads}; choose n_heads dividing d_model")
+        self.n_heads = n_heads
+        self.head_dim = d_model // n_heads
+        self.causal = causal
+        self.dropout = dropout
+        self.qkv = nn.Linear(d_model, 3 * d_model, bias=False)
+        self.out = nn.Linear(d_model, d_model, bias=False)
+        self.rotary = RotaryEmbedding(self.head_dim, max_len)
+
+    def forward(
+        self,
+        x: Tensor,  # (B, T, D)
+        positions: Tensor,  # (B, T) long
+        *,
+        key_mask: Tensor | None = None,  # (B, S + T) bool, True = real token
+        bias: Tensor | None = None,  # (B or 1, H or 1, T, S + T) float, added to the logits
+        past: LayerCache | None = None,
+    ) -> tuple[Tensor, LayerCache]:
+        """Attends from the T new positions to the S cached ones and to themselves.
+
+        Args:
+            x: the new positions' inputs (B, T, D).
+            positions: their integer positions (B, T), used for the rotary angles.
+            key_mask: which of the S + T keys are real (None: all of them).
+            bias: an additive term on the attention logits (e.g. MrT5's gate); masked keys stay masked.
+            past: the cache from earlier calls (S positions), or None (S = 0).
+
+        Returns:
+            The output (B, T, D) and the cache extended by the T new keys and values.
+        """
+        b, t, d = x.shape
+        q, k, v = self.qkv(x).view(b, t, 3, self.n_heads, self.head_dim).permute(2, 0, 3, 1, 4)  # 3 x (B, H, T, Dh)
+        q = self.rotary.rotate(q, positions)
+        k = self.rotary.rotate(k, positions)
+        if past is not None:
+            k = torch.cat((past.keys.to(k.dtype), k), dim=2)
+            v = torch.cat((past.values.to(v.dtype), v), dim=2)
+        past_len = k.shape[2] - t
+        mask = attention_mask(key_mask, t, past_len, causal=self.causal, device=x.device)
+        is_causal = mask is None and self.causal and past_len == 0 and t > 1
+        if bias is not None:
+            if mask is None and self.causal:
+                mask = torch.ones(t, past_len + t, dtype=torch.bool, device=x.device).tril(diagonal=past_len)[None, None]
+            bias = bias.to(q.dtype)
+            mask = bias if mask is None else bias.masked_fill(~mask, float("-inf"))
+            is_causal = False
+        y = F.scaled_dot_product_attention(
+            q, k, v, attn_mask=mask, dropout_p=self.dropout if self.training else 0.0, is_causal=is_causal
+        )  # (B, H, T, Dh)
+        y = self.out(y.transpose(1, 2).reshape(b, t, d))
+        return y, LayerCache(k, v)
+
+
+class SwiGLU(nn.Module):
+    """The gated MLP of LLaMA/PaLM: down(silu(gate(x)) * up(x)).
+
+    Args:
+        d_model: the width D.
+        d_ff: the hidden width (LLaMA uses about 8/3 D, so the three matrices cost what a 4 D MLP does).
+
+    Example:
+        >>> SwiGLU(8, 24)(torch.randn(2, 3, 8)).shape
+        torch.Size([2, 3, 8])
+    """
+
+    def __init__(self, d_model: int, d_ff: int) -> None:
+        super().__init__()
+        self.gate = nn.Linear(d_model, d_ff, bias=False)
+        self.up = nn.Linear(d_model, d_ff, bias=False)
+        self.down = nn.Linear(d_ff, d_model, bias=False)
+
+    def forward(self, x: Tensor) -> Tensor:  # (B, T, D) -> (B, T, D)
+        return self.down(F.silu(self.gate(x)) * self.up(x))
+
+
+class Block(nn.Module):
+    """A pre-norm transformer block: x + attn(norm(x)), then x + mlp(norm(x)).
+
+    Args:
+        d_model: the width D.
+        n_heads: attention heads.
+        d_ff: the SwiGLU hidden width.
+        max_len: the number of rotary positions.
+        causal: causal (decoder) or bidirectional (encoder) attention.
+        dropout: dropout on attention probabilities and on both residual branches while training.
+
+    Example:
+        >>> block = Block(32, 4, 64, 16)
+        >>> y, cache = block(torch.randn(1, 3, 32), torch.arange(3)[None])
+        >>> y.shape
+        torch.Size([1, 3, 32])
+    """
+
+    def __init__(self, d_model: int, n_heads: int, d_ff: int, max_len: int, *, causal: bool = True, dropout: float = 0.0) -> None:
+        super().__init__()
+        self.attn_norm = RMSNorm(d_model)
+        self.attn = Attention(d_model, n_heads, max_len, causal=causal, dropout=dropout)
+        self.mlp_norm = RMSNorm(d_model)
+        self.mlp = SwiGLU(d_model, d_ff)
+        self.drop = nn.Dropout(dropout)
+
+    def forward(
+        self,
+        x: Tensor,  # (B, T, D)
+        positions: Tensor,  # (B, T) long
+        *,
+        key_mask: Tensor | None = None,  # (B, S + T) bool
+        bias: Tensor | None = None,  # (B or 1, H or 1, T, S + T) float
+        past: LayerCache | None = None,
+    ) -> tuple[Tensor, LayerCache]:
+        """The block's output (B, T, D) and its attention cache; arguments as for `Attention.forward`."""
+        h, cache = self.attn(self.attn_norm(x), positions, key_mask=key_mask, bias=bias, past=past)
+        x = x + self.drop(h)
+        x = x + self.drop(self.mlp(self.mlp_norm(x)))
+        return x, cache
+
+
+def swiglu_width(d_model: int, *, multiple_of: int = 16) -> int:
+    """LLaMA's SwiGLU hidden width for `d_model`: 8/3 d_model rounded up to a multiple of `multiple_of`."""
+    return multiple_of * math.ceil(8 * d_model / 3 / multiple_of)
