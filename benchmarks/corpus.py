@@ -35,6 +35,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from tokfree._corpora import cut_documents
+from tokfree.data._fetch import sha256_file as sha256
 
 CACHE = Path(__file__).resolve().parent / ".corpus"
 DEBS = CACHE / "debs"
@@ -201,15 +202,6 @@ def local_sources(*, man_pages: bool = False) -> Iterator[tuple[str, str]]:
 
 def _prefix_name(recipe: str, size_mb: float) -> str:
     return f"corpus_{'local_' if recipe == 'local' else ''}{size_mb:g}mb.txt"
-
-
-def sha256(path: Path) -> str:
-    """Hex sha256 of a file, read in 1 MiB blocks."""
-    digest = hashlib.sha256()
-    with path.open("rb") as file:
-        while block := file.read(1 << 20):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _manifest() -> dict:

@@ -43,6 +43,10 @@ import tempfile
 import zipfile
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from tokfree.data._fetch import sha256_file  # noqa: E402
+
 ROOT = Path(__file__).resolve().parent.parent
 SEED = 4  # issue 4
 
@@ -73,14 +77,6 @@ CODE_TRAIN_BYTES, CODE_HELDOUT_BYTES = 4_000_000, 500_000
 ENGLISH_TRAIN_BYTES, ENGLISH_HELDOUT_BYTES = 5_000_000, 500_000
 PREFIX_CHARS = 200
 NEAR_DUPLICATE = 0.5  # share of word 8-grams
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def check(path: Path, expected: str) -> None:

