@@ -40,6 +40,7 @@ Writes `benchmarks/results/bytelevel.md` and `bytelevel.png` (`--results DIR` el
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import random
 import re
@@ -56,9 +57,10 @@ import torch  # noqa: E402
 
 import tokfree  # noqa: E402
 from tokfree._corpora import domain_documents  # noqa: E402
-from tokfree.bytelevel import EOT, ByteEnsemble, ByteLM, complete, fim, score_continuation  # noqa: E402
+from tokfree.bytelevel import EOT, ByteEnsemble, ByteLM, complete, fim, fim_score, score_continuation  # noqa: E402
 from tokfree.bytelevel.adapters import TorchTokenLM  # noqa: E402
 from tokfree.nn import CausalLM  # noqa: E402
+from tokfree.training.fim import fim_token_ids  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "data"
@@ -76,15 +78,19 @@ def log(message: str) -> None:
 # --- models ---------------------------------------------------------------------------------------
 
 
-def ensure_models(models: Path | None, cache: Path) -> Path:
+#: Extra training arguments of the FIM-trained pair (half the rows SPM examples, twice the steps).
+FIM_TRAINING = ["--fim-rate", "0.5", "--steps", "800"]
+
+
+def ensure_models(models: Path | None, cache: Path, extra: list[str] = (), minutes: int = 8) -> Path:
     folder = models or cache
     if all((folder / f"bpe-{v}" / "model.safetensors").exists() for v in SIZES):
         return folder
     if models is not None:
-        raise SystemExit(f"--models {models}: expected bpe-1024/ and bpe-4096/ with model.safetensors")
-    command = [sys.executable, "-m", "tokfree.training.train_lm", "--pair", "1024,4096",
+        raise SystemExit(f"{models}: expected bpe-1024/ and bpe-4096/ with model.safetensors")
+    command = [sys.executable, "-m", "tokfree.training.train_lm", "--pair", "1024,4096", *extra,
                "--data", str(DATA / "_domain/code/train.jsonl.gz"), "--heldout", str(DATA / "_domain/code/heldout.jsonl.gz"), "--out", str(cache)]
-    log("training the code pair (~8 min): " + " ".join(command))
+    log(f"training a code pair (~{minutes} min): " + " ".join(command))
     subprocess.run(command, check=True, cwd=ROOT)
     return cache
 
@@ -155,21 +161,25 @@ def run_completion(models: dict, docs: list[bytes], cuts: list, gen_bytes: int, 
     return rows
 
 
-def summarise_completion(rows: list[dict]) -> list[dict]:
+def summarise(rows: list[dict], cut_column: str, metrics) -> list[dict]:
+    """One row per model x (mid-token / boundary / all) x method: n, `metrics(selected rows)`, and
+    the mean finite bits/byte with the count of -inf scores."""
     out = []
     for model in sorted({r["model"] for r in rows}):
         for where, mid in (("mid-token", True), ("boundary", False), ("all", None)):
             for method in METHODS:
                 sel = [r for r in rows if r["model"] == model and r["method"] == method and (mid is None or r["mid"] == mid)]
-                if not sel:
-                    continue
-                finite = [r["bpb"] for r in sel if math.isfinite(r["bpb"])]
-                out.append({"model": model, "cut": where, "method": method, "n": len(sel),
-                            "EM first byte": sum(r["em1"] for r in sel) / len(sel), "EM 8 bytes": sum(r["em8"] for r in sel) / len(sel),
-                            "EM identifier rest": sum(r["word"] for r in sel) / len(sel),
-                            "bits/byte (24 B)": sum(finite) / len(finite) if finite else None,
-                            "score -inf": len(sel) - len(finite)})
+                if sel:
+                    finite = [r["bpb"] for r in sel if math.isfinite(r["bpb"])]
+                    out.append({"model": model, cut_column: where, "method": method, "n": len(sel), **metrics(sel),
+                                "bpb": sum(finite) / len(finite) if finite else None, "score -inf": len(sel) - len(finite)})
     return out
+
+
+def summarise_completion(rows: list[dict]) -> list[dict]:
+    out = summarise(rows, "cut", lambda sel: {"EM first byte": sum(r["em1"] for r in sel) / len(sel), "EM 8 bytes": sum(r["em8"] for r in sel) / len(sel),
+                                              "EM identifier rest": sum(r["word"] for r in sel) / len(sel)})
+    return [{**r, "bits/byte (24 B)": r.pop("bpb")} for r in out]
 
 
 # --- 2. FIM ---------------------------------------------------------------------------------------
@@ -208,6 +218,48 @@ def run_fim(models: dict, spans: list, max_bytes: int) -> list[dict]:
                              "len": len(out), "seconds": time.perf_counter() - started})
         log(f"  fim {n + 1}/{len(spans)}")
     return rows
+
+
+def sample_infill(docs: list[bytes], n: int, rng: random.Random, prompt_bytes: int, suffix_bytes: int) -> list[tuple[bytes, bytes, bytes]]:
+    """Random-span infilling: a middle of 3-16 bytes starting at a uniformly random byte of a line
+    (after its indentation), the prefix from the first line start at or after `prompt_bytes` before
+    it, the suffix the next `suffix_bytes` bytes."""
+    out = []
+    while len(out) < n:
+        d = rng.choices(docs, weights=[len(x) for x in docs])[0]
+        s = rng.randrange(prompt_bytes, len(d) - suffix_bytes - 16)
+        line = d.rfind(b"\n", 0, s) + 1
+        indent = len(d[line:s]) - len(d[line:s].lstrip(b" \t"))
+        span = rng.randint(3, 16)
+        if s <= line + indent or b"\n" in d[s : s + span]:
+            continue
+        start = line_start_after(d, s - prompt_bytes)
+        out.append((d[start:s], d[s : s + span], d[s + span : s + span + suffix_bytes]))
+    return out
+
+
+def run_fim_trained(models: dict, spans: list, max_bytes: int) -> list[dict]:
+    rows = []
+    for n, (prefix, middle, suffix) in enumerate(spans):
+        for size, (blm, _, tok) in models.items():
+            ids = fim_token_ids(tok)
+            mid = mid_token(tok, prefix + middle + suffix[:16], len(prefix))
+            for method in METHODS:
+                started = time.perf_counter()
+                out = fim(blm, prefix, suffix, mode="spm", fim_ids=ids, max_bytes=max_bytes, method=method)
+                logp = fim_score(blm, prefix, middle, suffix, mode="spm", fim_ids=ids, method=method)
+                rows.append({"n": n, "model": f"bpe-{size}", "method": method, "mid": mid, "em": out == middle,
+                             "bpb": -logp / LN2 / (len(middle) + 1) if logp > -math.inf else math.inf,
+                             "len": len(out), "seconds": time.perf_counter() - started, "out": out, "truth": middle})
+        if n % 10 == 9:
+            log(f"  fim (trained) {n + 1}/{len(spans)}")
+    return rows
+
+
+def summarise_fim_trained(rows: list[dict]) -> list[dict]:
+    out = summarise(rows, "prefix ends", lambda sel: {"exact match of the middle": sum(r["em"] for r in sel) / len(sel),
+                                                      "s per span": sum(r["seconds"] for r in sel) / len(sel)})
+    return [{**r, "bits/byte (middle + end)": r.pop("bpb")} for r in out]
 
 
 # --- 3. ensemble ----------------------------------------------------------------------------------
@@ -329,7 +381,7 @@ def run_speed(models: dict, prompts: list[bytes], warmup: bytes, gen_bytes: int,
 # --- report ---------------------------------------------------------------------------------------
 
 
-def plot(summary: list[dict], fim_rows: list[dict], path: Path) -> None:
+def plot(summary: list[dict], infill_summary: list[dict], path: Path) -> None:
     plt = harness._pyplot()
     colors = {"naive": "#d95f02", "healing": "#7570b3", "byte": "#1b9e77"}
     figure, axes = plt.subplots(1, 3, figsize=(15, 4.5))
@@ -348,16 +400,15 @@ def plot(summary: list[dict], fim_rows: list[dict], path: Path) -> None:
         ax.set_title(title, fontsize=9)
         ax.margins(y=0.15)
         ax.legend(fontsize=8)
-    models = ("bpe-1024", "bpe-4096")
     for j, method in enumerate(METHODS):
         ys = []
-        for model in models:
-            sel = [r for r in fim_rows if r["model"] == model and r["method"] == method]
-            ys.append(sum(r["em"] for r in sel) / max(1, len(sel)))
-        bars = axes[2].bar([g + (j - 1) * 0.27 for g in range(2)], ys, 0.26, label=method, color=colors[method])
+        for model, cut in groups:
+            row = next((r for r in infill_summary if r["model"] == model and r["prefix ends"] == cut and r["method"] == method), None)
+            ys.append(row["exact match of the middle"] if row else 0.0)
+        bars = axes[2].bar([g + (j - 1) * 0.27 for g in range(len(groups))], ys, 0.26, label=method, color=colors[method])
         axes[2].bar_label(bars, fmt="%.2f", fontsize=7, padding=2)
-    axes[2].set_xticks(range(2), models)
-    axes[2].set_title("FIM (plain rerank): exact match of the middle", fontsize=9)
+    axes[2].set_xticks(range(len(groups)), [f"{m}\nprefix ends {c}" for m, c in groups], fontsize=8)
+    axes[2].set_title("FIM-trained models (SPM): exact match of the middle", fontsize=9)
     axes[2].margins(y=0.15)
     axes[2].legend(fontsize=8)
     figure.tight_layout()
@@ -369,6 +420,9 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--models", type=Path, default=None, help="a trained pair (DIR/bpe-1024, DIR/bpe-4096)")
     parser.add_argument("--cache", type=Path, default=Path(__file__).resolve().parent / ".corpus" / "bytelevel-code-pair")
+    parser.add_argument("--fim-models", type=Path, default=None, help="a FIM-trained pair (train_lm --pair 1024,4096 --fim-rate 0.5 --steps 800)")
+    parser.add_argument("--fim-cache", type=Path, default=Path(__file__).resolve().parent / ".corpus" / "bytelevel-fim-pair")
+    parser.add_argument("--infill", type=int, default=150, help="random spans for the FIM-trained pair")
     parser.add_argument("--cuts", type=int, default=120)
     parser.add_argument("--fim", type=int, default=24)
     parser.add_argument("--snippets", type=int, default=24)
@@ -382,15 +436,19 @@ def main(argv: list[str] | None = None) -> None:
     torch.manual_seed(args.seed)
     rng = random.Random(args.seed)
     folder = ensure_models(args.models, args.cache)
+    fim_folder = ensure_models(args.fim_models, args.fim_cache, FIM_TRAINING, minutes=16)
     docs = [d.encode() for d in domain_documents(DATA, "code", "heldout")]
     device = "cpu"
     models = {size: load(folder, size, device) for size in SIZES}
-    recorder = harness.Recorder("bytelevel", vars(args) | {"models": str(folder), "cache": str(args.cache), "results": str(args.results)}, results_dir=args.results)
+    fim_models = {size: load(fim_folder, size, device) for size in SIZES}
+    paths = {"models": str(folder), "cache": str(args.cache), "fim_models": str(fim_folder), "fim_cache": str(args.fim_cache), "results": str(args.results)}
+    recorder = harness.Recorder("bytelevel", vars(args) | paths, results_dir=args.results)
     started_all = time.perf_counter()
     timings = {}
 
     cuts = sample_cuts(docs, args.cuts, rng, args.prompt_bytes, after=64)
     spans = sample_spans(docs, args.fim, rng, args.prompt_bytes, suffix_bytes=8)
+    infill = sample_infill(docs, args.infill, random.Random(args.seed + 1), 128, 64)
     snippets = []
     while len(snippets) < args.snippets:
         i = rng.choices(range(len(docs)), weights=[len(d) for d in docs])[0]
@@ -407,6 +465,11 @@ def main(argv: list[str] | None = None) -> None:
     t = time.perf_counter()
     fim_rows = run_fim(models, spans, 12)
     timings["fim"] = time.perf_counter() - t
+    log("2b. fim, FIM-trained pair")
+    t = time.perf_counter()
+    infill_rows = run_fim_trained(fim_models, infill, 24)
+    timings["fim_trained"] = time.perf_counter() - t
+    infill_summary = summarise_fim_trained(infill_rows)
     log("3. ensemble")
     t = time.perf_counter()
     ens_rows, check = run_ensemble(models, snippets, args.dev)
@@ -422,8 +485,9 @@ def main(argv: list[str] | None = None) -> None:
     timings["speed"] = time.perf_counter() - t
     total = time.perf_counter() - started_all
 
-    for row in summary + ens_rows + speed:
+    for row in summary + infill_summary + ens_rows + speed:
         recorder.add(kind="summary", **row)
+    recorder.add(kind="fim_trained", rows=[{k: (v.decode("latin-1") if isinstance(v, bytes) else v) for k, v in r.items()} for r in infill_rows])
     recorder.add(kind="fim", rows=[{k: v for k, v in r.items()} for r in fim_rows])
     recorder.write()
 
@@ -442,12 +506,16 @@ def main(argv: list[str] | None = None) -> None:
             for size, (_, _, tok) in models.items()}
     results = args.results
     results.mkdir(parents=True, exist_ok=True)
-    plot(summary, fim_rows, results / "bytelevel.png")
+    plot(summary, infill_summary, results / "bytelevel.png")
+    fim_logs = {size: json.loads((fim_folder / f"bpe-{size}" / "training.json").read_text()) for size in SIZES}
+    fim_mid = {f"bpe-{size}": sum(r["mid"] for r in infill_rows if r["model"] == f"bpe-{size}" and r["method"] == "byte") / len(infill) for size in SIZES}
+    infill_examples = [r for r in infill_rows if r["model"] == "bpe-4096" and r["mid"]][: 3 * 4]
     command = "python benchmarks/bytelevel.py " + " ".join(a if " " not in a else repr(a) for a in (argv if argv is not None else sys.argv[1:]))
     gpu_note = "measured" if torch.cuda.is_available() else "n/a (no CUDA on this machine)"
     lines = [
         recorder.header("Byte-level LMs from tokenized LMs on held-out Python code (issue 6)"),
-        f"Command: `{command}` ({total / 60:.1f} min: completion {timings['completion']:.0f} s, FIM {timings['fim']:.0f} s, "
+        f"Command: `{command}` ({total / 60:.1f} min: completion {timings['completion']:.0f} s, FIM {timings['fim']:.0f} s + "
+        f"{timings['fim_trained']:.0f} s, "
         f"ensemble {timings['ensemble']:.0f} s, speed {timings['speed']:.0f} s). Models: `{folder}` (the code pair of "
         "`tokfree.training.train_lm --pair 1024,4096`: 1.3M-parameter CausalLMs, 4 layers, d_model 128, max_len 128, 400 steps; "
         "held-out 2.079 / 2.001 bits/byte token-level). The numbers describe tiny models: what transfers is the comparison "
@@ -502,6 +570,33 @@ def main(argv: list[str] | None = None) -> None:
         "equals the middle (no suffix used).",
         "",
         harness.markdown_table(fim_summary, ["model", "method", "n", "FIM exact match", "greedy continuation exact match", "mean middle length", "s per span"]),
+        "",
+        "A left-to-right model this small rarely reproduces a middle exactly (it cannot see the suffix while generating): section "
+        "2b repeats FIM with models trained for it.",
+        "",
+        "## 2b. Fill-in-the-middle with FIM-trained models (`fim(mode='spm')`)",
+        "",
+        f"Models: `{fim_folder}`, the same pair settings trained with `{' '.join(FIM_TRAINING)}`: half the training rows are SPM "
+        "examples `[S] <PRE> <SUF> suffix <MID> prefix middle [S]` split at a *token* boundary of the document's own tokenization "
+        "(`tokfree.training.fim`); token-level held-out bits/byte (left-to-right text) "
+        + " / ".join(f"{fim_logs[s]['heldout_bits_per_byte']:.3f}" for s in SIZES) + " for bpe-1024 / bpe-4096 "
+        f"({fim_logs[SIZES[0]]['seconds'] / 60:.1f} / {fim_logs[SIZES[1]]['seconds'] / 60:.1f} min of training each).",
+        "",
+        f"{len(infill)} random spans (random-span infilling): a middle of 3-16 bytes within one line, starting at a uniformly random byte "
+        "after the indentation; prefix = from the first line start at or after 128 bytes before it; suffix = the next 64 bytes. "
+        f"The prefix ends mid-token (no token of the model's encoding of prefix + middle + 16 bytes starts there) for "
+        f"{fim_mid['bpe-1024']:.0%} (bpe-1024) / {fim_mid['bpe-4096']:.0%} (bpe-4096) of the spans. Context "
+        "`<PRE> <SUF> enc(suffix) <MID>`, then: *naive* greedy tokens after enc(prefix); *healing* backs off the prefix's last "
+        "token and constrains the first generated token to extend it; *byte* `ByteLM.prefill(prefix, end='boundary')` and "
+        "greedy bytes. Each generates until the model's end-of-middle token ([S]) or 24 bytes. *exact match*: the output equals the "
+        "middle; *bits/byte*: -`fim_score(prefix, middle, suffix, mode='spm', method=...)` / ln 2 / (middle bytes + 1), the end "
+        "of the middle counted as one more symbol (naive and healing score their single token path, byte the sum over paths).",
+        "",
+        harness.markdown_table(infill_summary, ["model", "prefix ends", "method", "n", "exact match of the middle", "bits/byte (middle + end)", "score -inf", "s per span"]),
+        "",
+        "Examples (bpe-4096, prefix ends mid-token; truth / naive / healing / byte):",
+        "",
+        *[f"- `{g[0]['truth']!r}`: " + " / ".join(f"`{r['out']!r}`" for r in g) for g in (infill_examples[k : k + 3] for k in range(0, len(infill_examples), 3))],
         "",
         "## 3. Ensembles of the two vocabularies",
         "",

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import tokfree
-from tokfree.bytelevel import EOT, ByteEnsemble, ByteLM, complete, fim, score_continuation
+from tokfree.bytelevel import EOT, ByteEnsemble, ByteLM, complete, fim, fim_prompt, fim_score, score_continuation
 from tokfree.bytelevel.bytelm import sample_byte
 from tokfree.bytelevel.toy import GreedyTokenizer, MarkovSource, PushforwardLM, SequenceLM
 
@@ -28,12 +28,12 @@ def make_tokenizer(kind: str):
 class Oracle:
     """Brute force over every text of a distribution: prefix masses and complete-text masses."""
 
-    def __init__(self, texts: dict[str, float]) -> None:
+    def __init__(self, texts: dict[str, float] | dict[bytes, float]) -> None:
         self.texts = texts
         self.mass: dict[bytes, float] = defaultdict(float)
         self.ends: dict[bytes, float] = defaultdict(float)
         for text, p in texts.items():
-            data = text.encode()
+            data = text.encode() if isinstance(text, str) else text
             self.ends[data] += p
             for k in range(len(data) + 1):
                 self.mass[data[:k]] += p
@@ -212,9 +212,59 @@ def test_fim_psm_equals_brute_force_over_middles():
             checked += 1
             for b in np.nonzero(expected[:256])[0]:
                 stack.append((x + bytes([b]), state.advance(int(b))))
-        assert fim(blm, prefix, suffix, mode="psm", fim_ids=(pre, suf, mid), max_bytes=8) == oracle.complete(b"", 8)
-        assert fim(blm, prefix, suffix, mode="psm", fim_ids=(pre, suf, mid), max_bytes=8, temperature=1.0, seed=5) == oracle.complete(b"", 8, 1.0, seed=5)
+        assert fim(blm, prefix, suffix, mode="psm", fim_ids=(pre, suf, mid), max_bytes=8, middle_end="text") == oracle.complete(b"", 8)
+        assert fim(blm, prefix, suffix, mode="psm", fim_ids=(pre, suf, mid), max_bytes=8, middle_end="text", temperature=1.0, seed=5) == oracle.complete(b"", 8, 1.0, seed=5)
     assert checked > 50
+
+
+@pytest.mark.parametrize("kind", ["none", "gpt2", "greedy"])
+def test_fim_spm_equals_brute_force_when_the_prefix_ends_mid_token(kind):
+    """A toy SPM model trained the way `tokfree.training.fim` builds examples: every text of a
+    Markov source, split at each token boundary j of its own encoding (uniformly), as
+    <PRE> <SUF> toks[j:] <MID> toks[:j] <EOS>. Byte-level FIM must equal brute force over every
+    (text, split) consistent with the suffix's tokens, for prefixes that end anywhere."""
+    texts = MarkovSource(SYMBOLS[:4], max_len=5, seed=4).texts()
+    tok = make_tokenizer(kind)
+    size = tok.vocab_size
+    pre, suf, mid, eos = size, size + 1, size + 2, size + 3
+    seqs: dict[tuple[int, ...], float] = defaultdict(float)
+    for text, p in texts.items():
+        toks = tuple(tok.encode(text))
+        for j in range(len(toks) + 1):
+            seqs[(pre, suf) + toks[j:] + (mid,) + toks[:j] + (eos,)] += p / (len(toks) + 1)
+    blm = ByteLM(SequenceLM(seqs, size + 4, eos), tok)
+    ids = (pre, suf, mid)
+    rng = np.random.default_rng(1)
+    keys = sorted(texts)
+    mid_token = checked = 0
+    for _ in range(14):
+        text = keys[rng.integers(len(keys))].encode()
+        i = int(rng.integers(len(text) + 1))
+        j = int(rng.integers(i, len(text) + 1))
+        prefix, middle, suffix = text[:i], text[i:j], text[j:]
+        context, prompt = fim_prompt(blm, prefix, suffix, mode="spm", fim_ids=ids)
+        assert prompt == prefix and context[:2] == (pre, suf) and context[-1] == mid
+        streams: dict[bytes, float] = defaultdict(float)  # bytes after <MID>, given the suffix's tokens
+        for t, p in texts.items():
+            toks = tuple(tok.encode(t))
+            for k in range(len(toks) + 1):
+                if (pre, suf) + toks[k:] + (mid,) == context:
+                    streams[b"".join(tok.id_to_token(x) for x in toks[:k])] += p / (len(toks) + 1)
+        oracle = Oracle(streams)
+        if oracle.mass.get(prefix, 0.0) == 0.0:
+            continue
+        mid_token += i not in np.cumsum([0, *[len(tok.id_to_token(x)) for x in tok.encode(text.decode())]])
+        state = blm.prefill(prefix, context_ids=context, end="boundary")
+        for b in middle:
+            np.testing.assert_allclose(np.exp(state.logp_next()), oracle.probs(state.data), atol=1e-9)
+            state = state.advance(b)
+            checked += 1
+        expected = math.log(oracle.ends[text[:j]] / oracle.mass[prefix]) if oracle.ends.get(text[:j]) else -math.inf
+        assert fim_score(blm, prefix, middle, suffix, mode="spm", fim_ids=ids) == pytest.approx(expected, abs=1e-9)
+        assert fim(blm, prefix, suffix, mode="spm", fim_ids=ids, max_bytes=6) == oracle.complete(prefix, 6)
+        for method in ("naive", "healing"):  # the baselines run on the same prompt and context
+            assert isinstance(fim(blm, prefix, suffix, mode="spm", fim_ids=ids, max_bytes=6, method=method), bytes)
+    assert checked > 10 and mid_token > 0
 
 
 @pytest.mark.parametrize("kind", ["none", "greedy"])

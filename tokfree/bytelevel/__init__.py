@@ -9,7 +9,7 @@ Imports numpy only (no torch); torch/HF adapters live in `tokfree.bytelevel.adap
 
 from tokfree.bytelevel.bytelm import EOT, ByteLM, ByteState
 from tokfree.bytelevel.ensemble import ByteEnsemble, EnsembleState
-from tokfree.bytelevel.fim import complete, fim, score_continuation
+from tokfree.bytelevel.fim import complete, fim, fim_prompt, fim_score, score_continuation
 from tokfree.bytelevel.protocol import TokenLM
 
-__all__ = ["EOT", "ByteEnsemble", "ByteLM", "ByteState", "EnsembleState", "TokenLM", "complete", "fim", "score_continuation"]
+__all__ = ["EOT", "ByteEnsemble", "ByteLM", "ByteState", "EnsembleState", "TokenLM", "complete", "fim", "fim_prompt", "fim_score", "score_continuation"]

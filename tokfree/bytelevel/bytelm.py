@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -26,6 +26,8 @@ from tokfree.bytelevel.protocol import TokenLM
 from tokfree.errors import TokfreeError
 
 __all__ = ["EOT", "ByteLM", "ByteState"]
+
+EndRule = Literal["text", "boundary"]
 
 EOT = 256
 """Index of "end of text" in the 257-way distributions (after the 256 byte values)."""
@@ -61,10 +63,12 @@ class ByteState:
         pending: list[tuple[tuple[int, ...], float]],
         eot: list[float],
         context_ids: tuple[int, ...] = (),
+        end: EndRule = "text",
     ) -> None:
         self._owner = owner
         self.data = data
         self.context_ids = context_ids  # fixed token context before the byte-level part (sent to the LM, never re-tokenized)
+        self.end = end  # which covers may end the text (see ByteLM.prefill)
         self._groups = groups
         self._pending = pending  # exact covers (ids, log q) not yet sent to the LM
         self._eot = eot  # log q(E) + log q(EOS | E) of expanded exact covers
@@ -94,7 +98,7 @@ class ByteState:
         rows = owner._call([self.context_ids + ids for ids in contexts])
         for (ids, logq), row in zip(self._pending, rows):
             self._groups.append(owner._group(ids, logq, row, self.data))
-            if owner._ends_text(ids, self.data):
+            if owner._may_end(ids, self.data, self.end):
                 self._eot.append(logq + float(row[owner.lm.eos_id]))
         self._pending = []
 
@@ -157,7 +161,7 @@ class ByteState:
             shift = 0.0
         groups = [_Group(g.logq - shift, g.logp, g.lo, g.hi, g.depth, g.context) for g in groups]
         pending = [(ids, logq - shift) for ids, logq in pending]
-        return ByteState(owner, data, groups, pending, [], self.context_ids)
+        return ByteState(owner, data, groups, pending, [], self.context_ids, self.end)
 
 
 class ByteLM:
@@ -201,9 +205,14 @@ class ByteLM:
             )
         return rows
 
-    def _ends_text(self, ids: tuple[int, ...], data: bytes) -> bool:
-        """Whether the text may end after `ids`: only the canonical encoding of complete text can."""
-        return self.lm.eos_id is not None and utf8_tail(data) == 0 and self.canonicality.encode_text(data) == ids
+    def _may_end(self, ids: tuple[int, ...], data: bytes, end: EndRule) -> bool:
+        """Whether the text may end after the exact cover `ids` of `data`: with end="text" only the
+        canonical encoding of complete text can; with end="boundary" every (valid) exact cover can."""
+        if self.lm.eos_id is None:
+            return False
+        if end == "boundary":
+            return True
+        return utf8_tail(data) == 0 and self.canonicality.encode_text(data) == ids
 
     def _group(self, ids: tuple[int, ...], logq: float, row: np.ndarray, data: bytes, lo: int = 0, hi: int | None = None, depth: int = 0) -> _Group:
         mask = self.canonicality.mask(ids, data)
@@ -212,7 +221,7 @@ class ByteLM:
 
     # --- public API -----------------------------------------------------------------------------
 
-    def prefill(self, prompt: bytes | str, *, context_ids: Sequence[int] = ()) -> ByteState:
+    def prefill(self, prompt: bytes | str, *, context_ids: Sequence[int] = (), end: EndRule = "text") -> ByteState:
         """The state after `prompt`, which may end anywhere (mid-token, mid-character).
 
         Enumerates the covers from scratch (left parts enc(prompt[:i]) for the last longest-token-length
@@ -224,25 +233,34 @@ class ByteLM:
                 `<PRE> enc(prefix) <SUF> enc(suffix) <MID>` for a fill-in-the-middle model. It is a hard
                 boundary: the byte-level part is tokenized as a text of its own (validity, end of
                 text), as when special tokens split the input.
+            end: which token paths may end the byte-level part (the LM's `eos_id` after them):
+                "text" (default): only the canonical encoding of the bytes as a complete text, which
+                is how a model trained on whole documents ends one. "boundary": every valid path
+                whose last token ends at the last byte: for a model trained on token-level slices of
+                longer texts, such as the prefix + middle of an SPM fill-in-the-middle model whose
+                split points were token boundaries (`tokfree.training.fim`); the middle then ends
+                where a token of the whole text ends.
 
         Raises:
             TokfreeError: `prompt` is neither bytes nor str, or a context id is outside the LM's vocabulary.
         """
         data = _as_bytes(prompt, "prompt")
         fixed = tuple(int(i) for i in context_ids)
+        if end not in ("text", "boundary"):
+            raise TokfreeError(f"end={end!r}: choose 'text' (complete canonical texts end) or 'boundary' (any token boundary may end)")
         bad = [i for i in fixed if not 0 <= i < self.lm.vocab_size]
         if bad:
             raise TokfreeError(f"context_ids contains {bad[:3]}: ids must be in 0..{self.lm.vocab_size - 1} (the LM's vocab_size)")
         n = len(data)
         if n == 0:
-            return ByteState(self, b"", [], [((), 0.0)], [], fixed)
+            return ByteState(self, b"", [], [((), 0.0)], [], fixed, end)
         canon, vocab = self.canonicality, self.vocab
         lefts: list[tuple[int, tuple[int, ...]]] = []
         for i in range(max(0, n - vocab.max_len), n):
             for ids in canon.lefts(data[:i]):
                 lefts.append((i, ids))
         if not lefts:
-            return ByteState(self, data, [], [], [], fixed)
+            return ByteState(self, data, [], [], [], fixed, end)
         common = lefts[0][1]
         for _, ids in lefts[1:]:
             k = 0
@@ -286,9 +304,9 @@ class ByteLM:
             full = ids + (token_id,)
             row = rows[contexts[full]]
             groups.append(self._group(full, logq, row, data))
-            if self._ends_text(full, data):
+            if self._may_end(full, data, end):
                 eot.append(logq + float(row[self.lm.eos_id]))
-        return ByteState(self, data, groups, [], eot, fixed)
+        return ByteState(self, data, groups, [], eot, fixed, end)
 
     def score(self, text: bytes | str, *, eot: bool = True) -> float:
         """log P(text) at byte level: the sum of the next-byte log-probs along `text`, plus the

@@ -43,6 +43,7 @@ from tqdm.auto import tqdm
 
 from tokfree.errors import TokfreeError
 from tokfree.nn.lm import CausalLM, CausalLMConfig
+from tokfree.training.fim import FIM_TOKENS, fim_token_ids, fim_window
 from tokfree.tokenizer import Tokenizer
 
 __all__ = [
@@ -229,6 +230,7 @@ def train_lm(
     warmup: int | None = None,
     weight_decay: float = 0.1,
     separator: int | None = None,
+    fim_rate: float = 0.0,
 ) -> tuple[CausalLM, TrainingLog]:
     """Trains a `CausalLM` from scratch on `texts` encoded by `tokenizer`.
 
@@ -248,6 +250,9 @@ def train_lm(
         warmup: linear warm-up steps (None: min(100, steps // 10)).
         weight_decay: AdamW weight decay on weight matrices and embeddings (not on norms).
         separator: the document separator id (None: `separator_id(tokenizer)`).
+        fim_rate: the share of training rows turned into fill-in-the-middle examples (SPM order,
+            split at a token boundary; see `tokfree.training.fim`); the tokenizer needs the FIM
+            special tokens. 0 trains a plain left-to-right model.
 
     Returns:
         The trained model in eval mode, and its `TrainingLog`.
@@ -277,6 +282,9 @@ def train_lm(
         )
     if seq_len > config.max_len:
         raise TokfreeError(f"seq_len {seq_len} is above config.max_len {config.max_len}; raise max_len or lower seq_len")
+    if not 0.0 <= fim_rate <= 1.0:
+        raise TokfreeError(f"fim_rate is {fim_rate!r}; it must be in [0, 1]")
+    fim_ids = fim_token_ids(tokenizer) if fim_rate > 0 else None
     sep = separator_id(tokenizer) if separator is None else separator
     stream = token_stream(tokenizer, list(texts), separator=sep)
     if len(stream) < seq_len + 1:
@@ -312,10 +320,15 @@ def train_lm(
     for step in bar:
         for group in optimizer.param_groups:
             group["lr"] = _lr_at(step, steps=steps, lr=lr, warmup=warmup, min_ratio=0.1)
-        starts = torch.from_numpy(rng.integers(0, len(stream) - seq_len, size=batch_size))
-        window = stream_t[starts[:, None] + offsets[None, :]].to(model.device)  # (B, seq_len + 1)
-        logits = model(window[:, :-1])
-        loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), window[:, 1:].reshape(-1))
+        starts_np = rng.integers(0, len(stream) - seq_len, size=batch_size)
+        window = stream_t[torch.from_numpy(starts_np)[:, None] + offsets[None, :]]  # (B, seq_len + 1)
+        inputs, targets = window[:, :-1].clone(), window[:, 1:].clone()
+        if fim_ids is not None:
+            for row in np.flatnonzero(rng.random(batch_size) < fim_rate):
+                x, y = fim_window(stream, int(starts_np[row]), seq_len, rng, fim_ids=fim_ids, separator=sep)
+                inputs[row], targets[row] = torch.from_numpy(x), torch.from_numpy(y)
+        logits = model(inputs.to(model.device))
+        loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.to(model.device).reshape(-1), ignore_index=-100)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -352,11 +365,13 @@ def train_lm_pair(
     seed: int = 0,
     device: str | torch.device = "cpu",
     show_progress: bool = True,
+    fim_rate: float = 0.0,
 ) -> dict[int, TrainingLog]:
     """Trains one BPE tokenizer and one `CausalLM` per vocabulary size on the same text, and saves them.
 
     Each goes to `folder/bpe-<size>/`: `tokenizer.json` (special token `<|endoftext|>` at id 0,
-    which is the separator and the beginning-of-text id), `config.json` + `model.safetensors`, and
+    which is the separator and the beginning-of-text id; with `fim_rate` > 0 also the `FIM_TOKENS`
+    at ids 1-3), `config.json` + `model.safetensors`, and
     `training.json` (the `TrainingLog`, held-out bits per byte included). Models share every
     setting but the vocabulary.
 
@@ -367,7 +382,7 @@ def train_lm_pair(
         vocab_sizes: one model per size.
         pre_tokenizer: the BPE pre-tokenizer preset.
         d_model, n_layers, n_heads: the model shape (max_len = seq_len).
-        steps, batch_size, seq_len, lr, seed, device, show_progress: as for `train_lm`.
+        steps, batch_size, seq_len, lr, seed, device, show_progress, fim_rate: as for `train_lm`.
 
     Returns:
         Vocabulary size -> its `TrainingLog`.
@@ -382,11 +397,12 @@ def train_lm_pair(
     texts, heldout = list(texts), list(heldout)
     logs: dict[int, TrainingLog] = {}
     for size in vocab_sizes:
-        tokenizer = train_bpe(iter(texts), size, pre_tokenizer=pre_tokenizer, special_tokens=["<|endoftext|>"], show_progress=show_progress)
+        specials = ["<|endoftext|>", *(FIM_TOKENS if fim_rate > 0 else ())]
+        tokenizer = train_bpe(iter(texts), size, pre_tokenizer=pre_tokenizer, special_tokens=specials, show_progress=show_progress)
         config = CausalLMConfig(vocab_size=tokenizer.vocab_size, d_model=d_model, n_layers=n_layers, n_heads=n_heads, max_len=seq_len)
         model, log = train_lm(
             tokenizer, texts, config, steps=steps, batch_size=batch_size, seq_len=seq_len, lr=lr, seed=seed,
-            device=device, show_progress=show_progress, heldout=heldout,
+            device=device, show_progress=show_progress, heldout=heldout, fim_rate=fim_rate,
         )  # fmt: skip
         target = out / f"bpe-{size}"
         target.mkdir(parents=True, exist_ok=True)
@@ -449,6 +465,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--n-heads", type=int, default=4)
     parser.add_argument("--max-len", type=int, help="--tokenizer: the model's longest input (default: --seq-len)")
     parser.add_argument("--dropout", type=float, default=0.0)
+    parser.add_argument("--fim-rate", type=float, default=0.0, help="share of rows trained as fill-in-the-middle examples (--pair adds the FIM special tokens)")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     args = parser.parse_args(argv)
@@ -470,7 +487,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             logs = train_lm_pair(
                 args.out, texts, heldout, vocab_sizes=sizes, pre_tokenizer=args.pre_tokenizer, d_model=args.d_model,
                 n_layers=args.n_layers, n_heads=args.n_heads, steps=args.steps, batch_size=args.batch_size,
-                seq_len=args.seq_len, lr=args.lr, seed=args.seed, device=args.device, show_progress=show,
+                seq_len=args.seq_len, lr=args.lr, seed=args.seed, device=args.device, show_progress=show, fim_rate=args.fim_rate,
             )  # fmt: skip
             for size, log in logs.items():
                 _report(f"bpe-{size}", log)
@@ -482,7 +499,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         )  # fmt: skip
         model, log = train_lm(
             tokenizer, texts, config, steps=args.steps, batch_size=args.batch_size, seq_len=args.seq_len, lr=args.lr,
-            seed=args.seed, device=args.device, show_progress=show, heldout=heldout,
+            seed=args.seed, device=args.device, show_progress=show, heldout=heldout, fim_rate=args.fim_rate,
         )  # fmt: skip
         out = Path(args.out)
         model.save(out)
