@@ -6,7 +6,8 @@ import pytest
 
 import tokfree
 from tokfree import TokfreeError
-from tokfree.eval import MEASURES, Edit, NoiseStability, boundary_consistency, noise_stability, ocr_noise
+from tokfree.eval import MEASURES, Edit, NoiseStability, boundary_consistency, noise_stability, ocr_noise, typo_noise
+from tokfree.eval.noise import KEYBOARD_NEIGHBOURS
 from tokfree.io.parts import TokenizerParts
 
 TEXT = "The modern clerk filed 1990 claims in Oslo, then went home.\n" * 20
@@ -39,6 +40,28 @@ def test_edits_replay_to_the_noisy_text(seed):
     assert 0.02 * len(TEXT) < len(edits) < 0.08 * len(TEXT)  # about the asked rate (non-space chars)
     assert ocr_noise(TEXT, 0.05, seed=seed) == (noisy, edits)  # seeded
     assert ocr_noise(TEXT, 0.0, seed=seed) == (TEXT, [])
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_typo_edits_replay_and_are_typos(seed):
+    noisy, edits = typo_noise(TEXT, 0.05, seed=seed)
+    assert apply(TEXT, edits) == noisy
+    assert all(a.end <= b.start for a, b in zip(edits, edits[1:]))
+    assert all(not TEXT[e.start : e.end].isspace() and not e.replacement.isspace() for e in edits)
+    assert 0.02 * len(TEXT) < len(edits) < 0.08 * len(TEXT)
+    for e in edits:
+        source = TEXT[e.start : e.end]
+        swap = len(source) == 2 and e.replacement == source[::-1]
+        drop = len(source) == 1 and e.replacement == ""
+        near = len(source) == 1 and len(e.replacement) == 1 and e.replacement.lower() in KEYBOARD_NEIGHBOURS[source.lower()]
+        insert = len(source) == 1 and len(e.replacement) == 2 and e.replacement[1] == source and e.replacement[0].lower() in KEYBOARD_NEIGHBOURS[source.lower()]
+        assert swap or drop or near or insert, e
+    kinds = {len(e.replacement) - (e.end - e.start) for e in edits}
+    assert kinds == {-1, 0, 1}  # drops, swaps/substitutions and insertions all occur
+    assert typo_noise(TEXT, 0.05, seed=seed) == (noisy, edits)
+    assert typo_noise(TEXT, 0.0, seed=seed) == (TEXT, [])
+    with pytest.raises(TokfreeError, match="rate=1.5"):
+        typo_noise(TEXT, 1.5, seed=seed)
 
 
 def test_hand_worked_consistency(tok):

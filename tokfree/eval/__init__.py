@@ -2,7 +2,7 @@
 stability of token boundaries under OCR-like noise, token premiums across languages on parallel text."""
 
 from tokfree.eval.compression import CompressionReport, compression, term_fragmentation
-from tokfree.eval.noise import MEASURES, Edit, NoiseStability, boundary_consistency, noise_stability, ocr_noise
+from tokfree.eval.noise import MEASURES, Edit, NoiseStability, boundary_consistency, noise_stability, ocr_noise, typo_noise
 from tokfree.eval.premiums import (
     ParallelCorpus, PremiumReport, PremiumRow, corpus_token_count, load_gettext, load_parallel_jsonl, load_udhr,
     token_premiums,
@@ -12,5 +12,5 @@ from tokfree.eval.scripts import script_of
 __all__ = [
     "MEASURES", "CompressionReport", "Edit", "NoiseStability", "ParallelCorpus", "PremiumReport", "PremiumRow",
     "boundary_consistency", "compression", "corpus_token_count", "load_gettext", "load_parallel_jsonl", "load_udhr",
-    "noise_stability", "ocr_noise", "script_of", "term_fragmentation", "token_premiums",
+    "noise_stability", "ocr_noise", "script_of", "term_fragmentation", "token_premiums", "typo_noise",
 ]

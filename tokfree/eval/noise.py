@@ -40,13 +40,17 @@ class Edit:
     replacement: str
 
 
-def ocr_noise(text: str, rate: float, *, seed: int) -> tuple[str, list[Edit]]:
-    """`text` with about `rate` edits per character, and the edits (ascending, non-overlapping).
+#: QWERTY neighbours of each lower-case letter, for `typo_noise` substitutions.
+KEYBOARD_NEIGHBOURS: dict[str, str] = {
+    "q": "wa", "w": "qes", "e": "wrd", "r": "etf", "t": "ryg", "y": "tuh", "u": "yij", "i": "uok", "o": "ipl", "p": "ol",
+    "a": "qsz", "s": "awdz", "d": "sefx", "f": "drgc", "g": "fthv", "h": "gyjb", "j": "hukn", "k": "jilm", "l": "kop",
+    "z": "asx", "x": "zdc", "c": "xfv", "v": "cgb", "b": "vhn", "n": "bjm", "m": "nk",
+}
 
-    Each edit is, with equal odds, a confusion from `CONFUSIONS` (when one starts here; else a
-    drop), a dropped character or a doubled character. Whitespace is left alone, so damage stays
-    inside words as OCR damage usually does.
-    """
+
+def _damage(text: str, rate: float, seed: int, edit_at) -> tuple[str, list[Edit]]:
+    """Walks `text`; at each non-space character, with probability `rate`, `edit_at(i, rng)` gives
+    the edit starting there. Returns the noisy text and the edits (ascending, non-overlapping)."""
     if not 0.0 <= rate <= 1.0:
         raise TokfreeError(f"rate={rate}: the edit rate is a probability per character; pass a value in [0, 1]")
     rng = random.Random(seed)
@@ -58,18 +62,64 @@ def ocr_noise(text: str, rate: float, *, seed: int) -> tuple[str, list[Edit]]:
             pieces.append(text[i])
             i += 1
             continue
-        kind = rng.randrange(3)
-        source = next((key for key in (text[i : i + 2], text[i]) if key in CONFUSIONS), None) if kind == 0 else None
-        if source is not None:
-            edit = Edit(i, i + len(source), CONFUSIONS[source])
-        elif kind == 2:
-            edit = Edit(i, i + 1, text[i] * 2)
-        else:
-            edit = Edit(i, i + 1, "")
+        edit = edit_at(i, rng)
         edits.append(edit)
         pieces.append(edit.replacement)
         i = edit.end
     return "".join(pieces), edits
+
+
+def ocr_noise(text: str, rate: float, *, seed: int) -> tuple[str, list[Edit]]:
+    """`text` with about `rate` edits per character, and the edits (ascending, non-overlapping).
+
+    Each edit is, with equal odds, a confusion from `CONFUSIONS` (when one starts here; else a
+    drop), a dropped character or a doubled character. Whitespace is left alone, so damage stays
+    inside words as OCR damage usually does.
+    """
+
+    def edit_at(i: int, rng: random.Random) -> Edit:
+        kind = rng.randrange(3)
+        source = next((key for key in (text[i : i + 2], text[i]) if key in CONFUSIONS), None) if kind == 0 else None
+        if source is not None:
+            return Edit(i, i + len(source), CONFUSIONS[source])
+        if kind == 2:
+            return Edit(i, i + 1, text[i] * 2)
+        return Edit(i, i + 1, "")
+
+    return _damage(text, rate, seed, edit_at)
+
+
+def typo_noise(text: str, rate: float, *, seed: int) -> tuple[str, list[Edit]]:
+    """`text` with about `rate` keyboard typos per character, and the edits (ascending, non-overlapping).
+
+    Each typo is, with equal odds: a swap with the next character (when that is a non-space
+    character; else a substitution), a substitution by a QWERTY neighbour (`KEYBOARD_NEIGHBOURS`,
+    case kept; other characters are dropped instead), a dropped character, or an inserted neighbour
+    before the character. Whitespace is left alone.
+
+    Example:
+        >>> typo_noise("hello world", 0.0, seed=0)
+        ('hello world', [])
+    """
+
+    def neighbour(ch: str, rng: random.Random) -> str | None:
+        keys = KEYBOARD_NEIGHBOURS.get(ch.lower())
+        if keys is None:
+            return None
+        out = rng.choice(keys)
+        return out.upper() if ch.isupper() else out
+
+    def edit_at(i: int, rng: random.Random) -> Edit:
+        kind = rng.randrange(4)
+        if kind == 0 and i + 1 < len(text) and not text[i + 1].isspace() and text[i + 1] != text[i]:
+            return Edit(i, i + 2, text[i + 1] + text[i])
+        if kind in (0, 1, 3):
+            near = neighbour(text[i], rng)
+            if near is not None:
+                return Edit(i, i + 1, near + text[i] if kind == 3 else near)
+        return Edit(i, i + 1, "")
+
+    return _damage(text, rate, seed, edit_at)
 
 
 def _boundaries(tokenizer: Tokenizer, text: str) -> list[int]:
