@@ -25,6 +25,10 @@ Everything is measured on `domain_documents(data, "code", "heldout")` with one s
    `--prompt-bytes` bytes from a line start, suffix = the next 8 bytes after the span;
    `fim(mode="plain", max_bytes=12, temperature=0, suffix_ends_text=False)` for each method; exact
    match of the middle.
+2b. FIM with a FIM-trained pair (`train_lm --pair 1024,4096 --fim-rate 0.5 --steps 800`, trained
+   into `--fim-cache` unless `--fim-models DIR`): `--infill` identifier infills (cut inside an
+   identifier, middle = the rest of it, suffix = the next 64 bytes); `fim(mode="spm")` per method,
+   exact match (with and without the stop) and `fim_score` bits per byte.
 3. Ensemble: `--snippets` snippets of `--snippet-bytes` bytes (from line starts, each scored as the
    start of a text, no end of text); per model the teacher-forced chain of `ByteState.logp_next`;
    mixture and product of the two computed from those rows (checked against `ByteEnsemble` on the
@@ -32,7 +36,8 @@ Everything is measured on `domain_documents(data, "code", "heldout")` with one s
 4. Speed: per model, `prefill` of 160-byte prompts and greedy generation of 64 bytes (bytes/s, LM
    contexts per byte), against token-level greedy decoding of the same model (tokens/s, bytes/s).
 
-    .venv/bin/python benchmarks/bytelevel.py [--models /tmp/tokfree-runs/code-pair] [--cuts 120] [--fim 24] [--snippets 24] [--snippet-bytes 192] [--dev 6]
+    .venv/bin/python benchmarks/bytelevel.py [--models /tmp/tokfree-runs/code-pair] [--fim-models /tmp/tokfree-runs/fim-pair]
+        [--cuts 120] [--fim 24] [--infill 200] [--snippets 24] [--snippet-bytes 192] [--dev 6]
 
 Writes `benchmarks/results/bytelevel.md` and `bytelevel.png` (`--results DIR` elsewhere).
 """
@@ -221,24 +226,25 @@ def run_fim(models: dict, spans: list, max_bytes: int) -> list[dict]:
 
 
 def sample_infill(docs: list[bytes], n: int, rng: random.Random, prompt_bytes: int, suffix_bytes: int) -> list[tuple[bytes, bytes, bytes]]:
-    """Random-span infilling: a middle of 3-16 bytes starting at a uniformly random byte of a line
-    (after its indentation), the prefix from the first line start at or after `prompt_bytes` before
-    it, the suffix the next `suffix_bytes` bytes."""
+    """Identifier infilling: a cut at a uniformly random byte inside an identifier-like run
+    ([A-Za-z0-9_], at least one byte of it before and after the cut); the middle is the rest of
+    the run, the prefix from the first line start at or after `prompt_bytes` before the cut, the
+    suffix the next `suffix_bytes` bytes after the middle."""
     out = []
     while len(out) < n:
         d = rng.choices(docs, weights=[len(x) for x in docs])[0]
-        s = rng.randrange(prompt_bytes, len(d) - suffix_bytes - 16)
-        line = d.rfind(b"\n", 0, s) + 1
-        indent = len(d[line:s]) - len(d[line:s].lstrip(b" \t"))
-        span = rng.randint(3, 16)
-        if s <= line + indent or b"\n" in d[s : s + span]:
+        s = rng.randrange(prompt_bytes, len(d) - suffix_bytes - 64)
+        if not (IDENT.match(d, s - 1).end() > s - 1 and IDENT.match(d, s).end() > s):
             continue
+        end = IDENT.match(d, s).end()
         start = line_start_after(d, s - prompt_bytes)
-        out.append((d[start:s], d[s : s + span], d[s + span : s + span + suffix_bytes]))
+        out.append((d[start:s], d[s:end], d[end : end + suffix_bytes]))
     return out
 
 
-def run_fim_trained(models: dict, spans: list, max_bytes: int) -> list[dict]:
+def run_fim_trained(models: dict, spans: list) -> list[dict]:
+    """Greedy middles (at most len(middle) + 1 bytes: enough to tell whether the model stops right)
+    and middle scores per model and method."""
     rows = []
     for n, (prefix, middle, suffix) in enumerate(spans):
         for size, (blm, _, tok) in models.items():
@@ -246,18 +252,20 @@ def run_fim_trained(models: dict, spans: list, max_bytes: int) -> list[dict]:
             mid = mid_token(tok, prefix + middle + suffix[:16], len(prefix))
             for method in METHODS:
                 started = time.perf_counter()
-                out = fim(blm, prefix, suffix, mode="spm", fim_ids=ids, max_bytes=max_bytes, method=method)
+                out = fim(blm, prefix, suffix, mode="spm", fim_ids=ids, max_bytes=len(middle) + 1, method=method)
                 logp = fim_score(blm, prefix, middle, suffix, mode="spm", fim_ids=ids, method=method)
-                rows.append({"n": n, "model": f"bpe-{size}", "method": method, "mid": mid, "em": out == middle,
-                             "bpb": -logp / LN2 / (len(middle) + 1) if logp > -math.inf else math.inf,
-                             "len": len(out), "seconds": time.perf_counter() - started, "out": out, "truth": middle})
+                rows.append({"n": n, "model": f"bpe-{size}", "method": method, "mid": mid, "em": out == middle, "em_text": out[: len(middle)] == middle,
+                             "em1": out[:1] == middle[:1], "bpb": -logp / LN2 / (len(middle) + 1) if logp > -math.inf else math.inf,
+                             "seconds": time.perf_counter() - started, "out": out, "truth": middle})
         if n % 10 == 9:
             log(f"  fim (trained) {n + 1}/{len(spans)}")
     return rows
 
 
 def summarise_fim_trained(rows: list[dict]) -> list[dict]:
-    out = summarise(rows, "prefix ends", lambda sel: {"exact match of the middle": sum(r["em"] for r in sel) / len(sel),
+    out = summarise(rows, "prefix ends", lambda sel: {"EM middle": sum(r["em"] for r in sel) / len(sel),
+                                                      "EM middle bytes": sum(r["em_text"] for r in sel) / len(sel),
+                                                      "EM first byte": sum(r["em1"] for r in sel) / len(sel),
                                                       "s per span": sum(r["seconds"] for r in sel) / len(sel)})
     return [{**r, "bits/byte (middle + end)": r.pop("bpb")} for r in out]
 
@@ -404,11 +412,11 @@ def plot(summary: list[dict], infill_summary: list[dict], path: Path) -> None:
         ys = []
         for model, cut in groups:
             row = next((r for r in infill_summary if r["model"] == model and r["prefix ends"] == cut and r["method"] == method), None)
-            ys.append(row["exact match of the middle"] if row else 0.0)
+            ys.append(row["EM middle bytes"] if row else 0.0)
         bars = axes[2].bar([g + (j - 1) * 0.27 for g in range(len(groups))], ys, 0.26, label=method, color=colors[method])
         axes[2].bar_label(bars, fmt="%.2f", fontsize=7, padding=2)
     axes[2].set_xticks(range(len(groups)), [f"{m}\nprefix ends {c}" for m, c in groups], fontsize=8)
-    axes[2].set_title("FIM-trained models (SPM): exact match of the middle", fontsize=9)
+    axes[2].set_title("FIM-trained models (SPM): the middle's bytes generated exactly", fontsize=9)
     axes[2].margins(y=0.15)
     axes[2].legend(fontsize=8)
     figure.tight_layout()
@@ -422,7 +430,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--cache", type=Path, default=Path(__file__).resolve().parent / ".corpus" / "bytelevel-code-pair")
     parser.add_argument("--fim-models", type=Path, default=None, help="a FIM-trained pair (train_lm --pair 1024,4096 --fim-rate 0.5 --steps 800)")
     parser.add_argument("--fim-cache", type=Path, default=Path(__file__).resolve().parent / ".corpus" / "bytelevel-fim-pair")
-    parser.add_argument("--infill", type=int, default=150, help="random spans for the FIM-trained pair")
+    parser.add_argument("--infill", type=int, default=200, help="identifier infills for the FIM-trained pair")
     parser.add_argument("--cuts", type=int, default=120)
     parser.add_argument("--fim", type=int, default=24)
     parser.add_argument("--snippets", type=int, default=24)
@@ -467,7 +475,7 @@ def main(argv: list[str] | None = None) -> None:
     timings["fim"] = time.perf_counter() - t
     log("2b. fim, FIM-trained pair")
     t = time.perf_counter()
-    infill_rows = run_fim_trained(fim_models, infill, 24)
+    infill_rows = run_fim_trained(fim_models, infill)
     timings["fim_trained"] = time.perf_counter() - t
     infill_summary = summarise_fim_trained(infill_rows)
     log("3. ensemble")
@@ -582,17 +590,20 @@ def main(argv: list[str] | None = None) -> None:
         + " / ".join(f"{fim_logs[s]['heldout_bits_per_byte']:.3f}" for s in SIZES) + " for bpe-1024 / bpe-4096 "
         f"({fim_logs[SIZES[0]]['seconds'] / 60:.1f} / {fim_logs[SIZES[1]]['seconds'] / 60:.1f} min of training each).",
         "",
-        f"{len(infill)} random spans (random-span infilling): a middle of 3-16 bytes within one line, starting at a uniformly random byte "
-        "after the indentation; prefix = from the first line start at or after 128 bytes before it; suffix = the next 64 bytes. "
-        f"The prefix ends mid-token (no token of the model's encoding of prefix + middle + 16 bytes starts there) for "
-        f"{fim_mid['bpe-1024']:.0%} (bpe-1024) / {fim_mid['bpe-4096']:.0%} (bpe-4096) of the spans. Context "
-        "`<PRE> <SUF> enc(suffix) <MID>`, then: *naive* greedy tokens after enc(prefix); *healing* backs off the prefix's last "
-        "token and constrains the first generated token to extend it; *byte* `ByteLM.prefill(prefix, end='boundary')` and "
-        "greedy bytes. Each generates until the model's end-of-middle token ([S]) or 24 bytes. *exact match*: the output equals the "
-        "middle; *bits/byte*: -`fim_score(prefix, middle, suffix, mode='spm', method=...)` / ln 2 / (middle bytes + 1), the end "
-        "of the middle counted as one more symbol (naive and healing score their single token path, byte the sum over paths).",
+        f"{len(infill)} identifier infills: a cut at a uniformly random byte inside an identifier-like run ([A-Za-z0-9_], at least "
+        "one byte of it before and after the cut); the middle is the rest of the run (mean "
+        f"{sum(len(m) for _, m, _ in infill) / len(infill):.1f} bytes), the prefix from the first line start at or after 128 bytes "
+        "before the cut, the suffix the next 64 bytes. The prefix ends mid-token (no token of the model's encoding of prefix + "
+        f"middle + 16 bytes starts at the cut) for {fim_mid['bpe-1024']:.0%} (bpe-1024) / {fim_mid['bpe-4096']:.0%} (bpe-4096) "
+        "of them. Context `<PRE> <SUF> enc(suffix) <MID>`, then: *naive* greedy tokens after enc(prefix); *healing* backs off the "
+        "prefix's last token and constrains the first generated token to extend it; *byte* `ByteLM.prefill(prefix, end='boundary')` "
+        "and greedy bytes. Each generates until the model's end-of-middle token ([S]) or len(middle) + 1 bytes. *EM middle*: the "
+        "output is exactly the middle (the model also stops there); *EM middle bytes*: the output starts with the middle (where "
+        "it stops aside); *EM first byte*; *bits/byte*: -`fim_score(prefix, middle, suffix, mode='spm', method=...)` / ln 2 / "
+        "(middle bytes + 1), the end of the middle counted as one more symbol (naive and healing score their single token path, "
+        "byte the sum over paths).",
         "",
-        harness.markdown_table(infill_summary, ["model", "prefix ends", "method", "n", "exact match of the middle", "bits/byte (middle + end)", "score -inf", "s per span"]),
+        harness.markdown_table(infill_summary, ["model", "prefix ends", "method", "n", "EM middle", "EM middle bytes", "EM first byte", "bits/byte (middle + end)", "score -inf", "s per span"]),
         "",
         "Examples (bpe-4096, prefix ends mid-token; truth / naive / healing / byte):",
         "",

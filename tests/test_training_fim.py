@@ -43,14 +43,19 @@ def test_fim_window_stays_in_one_document_and_pads():
         assert example[:3].tolist() == [0, 1, 2] and example[-1] == 0
         split = int(np.flatnonzero(example == 3)[0])
         suffix, stretch = example[3:split], example[split + 1 : -1]
-        assert stretch.tolist() + suffix.tolist() == [5, 6, 7]  # the first document only, in order
+        content = stretch.tolist() + suffix.tolist()
+        assert content == [5, 6, 7][: len(content)] and content  # a start of the first document, in order
         assert (inputs[~real] == 0).all() and real.sum() == len(example) - 1
         assert inputs[: real.sum()].tolist() == example[:-1].tolist()
-        seen[len(stretch)] += 1
-    assert sorted(seen) == [0, 1, 2, 3] and min(seen.values()) > 40  # every split point, about uniformly
-    inputs, targets = fim_window(stream, 5, 10, np.random.default_rng(0), fim_ids=IDS, separator=0)
-    assert (targets != -100).sum() == 10  # budget 6 tokens: 8..13, cut before nothing
-    assert set(inputs.tolist()) - {0, 1, 2, 3} == {8, 9, 10, 11, 12, 13}
+        seen[len(stretch), len(content)] += 1
+    assert sorted(seen) == sorted((a, b) for b in (1, 2, 3) for a in range(b + 1))  # every split of every length
+    lengths = Counter()
+    for seed in range(300):
+        inputs, targets = fim_window(stream, 5, 10, np.random.default_rng(seed), fim_ids=IDS, separator=0)
+        n = int((targets != -100).sum()) - 4  # content tokens: [S] PRE SUF ... MID ... [S] predicts n + 4
+        assert set(inputs.tolist()) - {0, 1, 2, 3} == set(range(8, 8 + n))
+        lengths[n] += 1
+    assert sorted(lengths) == [1, 2, 3, 4, 5, 6] and min(lengths.values()) > 25  # uniform lengths up to the budget of 6
     with pytest.raises(TokfreeError, match="length >= 5"):
         fim_window(stream, 0, 3, np.random.default_rng(0), fim_ids=IDS, separator=0)
 

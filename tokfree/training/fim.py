@@ -1,7 +1,7 @@
 """Fill-in-the-middle training examples (SPM order, split at token boundaries) for `train_lm`.
 
-An example is built from `content`, the tokens of one stretch of one document, and a split point
-`j` drawn uniformly from 0..len(content):
+An example is built from `content`, the tokens of one stretch of one document (of a random
+length, see `fim_window`), and a split point `j` drawn uniformly from 0..len(content):
 
     [S] <|fim_prefix|> <|fim_suffix|> content[j:] <|fim_middle|> content[:j] [S]
 
@@ -68,9 +68,12 @@ def fim_window(
 ) -> tuple[np.ndarray, np.ndarray]:
     """One FIM training row of `length` inputs (and `length` targets) from the stream at `start`.
 
-    The content is the `length + 1 - SPM_EXTRA` tokens from `start`, cut before the first separator
-    (one document only; a start on a separator moves past it); the split point is uniform. Short
-    rows are padded: inputs with the separator, targets with -100 (ignored by the loss).
+    The content is the tokens from `start` (a start on a separator moves past it), of a length
+    drawn uniformly from 1..`length + 1 - SPM_EXTRA`, cut before the first separator (one document
+    only); the split point is uniform. A random length matters: with full rows the end of the
+    middle would always fall at the last position, and a model learns to stop by position instead
+    of by reading the suffix. Short rows are padded: inputs with the separator, targets with -100
+    (ignored by the loss).
 
     Returns:
         (inputs, targets), int64 arrays of shape (length,).
@@ -80,7 +83,7 @@ def fim_window(
         raise TokfreeError(f"a FIM row needs length >= {SPM_EXTRA}, got {length}")
     if stream[start] == separator:
         start += 1
-    content = stream[start : start + budget]
+    content = stream[start : start + int(rng.integers(1, budget + 1))]
     stops = np.flatnonzero(content == separator)
     if len(stops):
         content = content[: stops[0]]
