@@ -7,6 +7,7 @@ pub mod error;
 pub mod pretokenize;
 pub mod tokenizer;
 pub mod train;
+pub mod words;
 
 #[cfg(feature = "python")]
 mod py;

@@ -1,4 +1,4 @@
-//! Unicode character classes for the preset scanners, one byte of flags per code point.
+//! Unicode character classes for the preset scanners and the word splitter, one byte of flags per code point.
 //!
 //! Membership comes from `regex-syntax` (`\p{L}`, `\p{N}`, `\s`, ...), the same tables the `regex`
 //! crate and so tiktoken's fancy-regex use, so scanners and patterns agree on every code point.
@@ -18,6 +18,12 @@ pub const SPACE: u8 = 4;
 pub const UPPERISH: u8 = 8;
 /// o200k's "lower-ish" `[\p{Ll}\p{Lm}\p{Lo}\p{M}]`
 pub const LOWERISH: u8 = 16;
+/// `\p{P}` (the word splitter, `crate::words`)
+pub const PUNCTUATION: u8 = 32;
+/// `\p{Ll}` (the word splitter's camelCase rule)
+pub const LOWERCASE: u8 = 64;
+/// `\p{Lu}` (the word splitter's camelCase rule)
+pub const UPPERCASE: u8 = 128;
 
 const CODE_POINTS: usize = 0x11_0000;
 
@@ -43,6 +49,9 @@ pub fn table() -> &'static [u8] {
         fill(&mut table, r"\s", SPACE);
         fill(&mut table, r"[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]", UPPERISH);
         fill(&mut table, r"[\p{Ll}\p{Lm}\p{Lo}\p{M}]", LOWERISH);
+        fill(&mut table, r"\p{P}", PUNCTUATION);
+        fill(&mut table, r"\p{Ll}", LOWERCASE);
+        fill(&mut table, r"\p{Lu}", UPPERCASE);
         table
     })
 }

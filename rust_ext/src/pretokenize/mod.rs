@@ -7,7 +7,7 @@
 //! Presets run hand-written linear-time scanners (`scan.rs`) that split exactly as their regexes;
 //! custom patterns run `fancy_regex` (the engine tiktoken uses), with a backtracking limit.
 
-mod classes;
+pub(crate) mod classes;
 mod scan;
 
 use crate::error::{Error, ErrorKind, Result};

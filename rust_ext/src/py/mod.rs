@@ -573,6 +573,40 @@ fn bytelevel_valid_mask(
     py.detach(|| crate::bytelevel::canonical::valid_mask(&inner, &window, &window_ids, &candidates, &probes))
 }
 
+/// `tokfree.words`: the word boundaries of `text` (see `crate::words`).
+#[pyfunction]
+#[pyo3(signature = (text, max_bytes=None))]
+fn word_boundaries(py: Python<'_>, text: &str, max_bytes: Option<usize>) -> PyResult<Vec<usize>> {
+    if text.len() >= DETACH_MIN_BYTES {
+        py.detach(|| crate::words::word_boundaries(text, max_bytes)).map_err(to_py_err)
+    } else {
+        crate::words::word_boundaries(text, max_bytes).map_err(to_py_err)
+    }
+}
+
+/// The word boundaries of every text, in parallel with the GIL released.
+#[pyfunction]
+#[pyo3(signature = (texts, max_bytes=None, num_threads=None))]
+fn word_boundaries_batch(
+    py: Python<'_>,
+    texts: Vec<pyo3::pybacked::PyBackedStr>,
+    max_bytes: Option<usize>,
+    num_threads: Option<usize>,
+) -> PyResult<Vec<Vec<usize>>> {
+    use rayon::prelude::*;
+    let split = |text: &pyo3::pybacked::PyBackedStr| crate::words::word_boundaries(text, max_bytes);
+    let result = match num_threads {
+        Some(0) => return Err(invalid_argument("num_threads=0: pass a positive number of threads, or None for all cores".into())),
+        Some(1) => py.detach(|| texts.iter().map(split).collect::<crate::Result<Vec<_>>>()),
+        Some(n) => {
+            let pool = thread_pool(n)?;
+            py.detach(|| pool.install(|| texts.par_iter().map(split).collect::<crate::Result<Vec<_>>>()))
+        }
+        None => py.detach(|| texts.par_iter().map(split).collect::<crate::Result<Vec<_>>>()),
+    };
+    result.map_err(to_py_err)
+}
+
 #[pymodule(name = "_rust", gil_used = false)]
 fn tokfree_rust_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyTokenizer>()?;
@@ -583,5 +617,7 @@ fn tokfree_rust_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(extend_bpe, m)?)?;
     m.add_function(wrap_pyfunction!(derive_merges, m)?)?;
     m.add_function(wrap_pyfunction!(bytelevel_valid_mask, m)?)?;
+    m.add_function(wrap_pyfunction!(word_boundaries, m)?)?;
+    m.add_function(wrap_pyfunction!(word_boundaries_batch, m)?)?;
     Ok(())
 }
