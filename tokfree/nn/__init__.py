@@ -1,12 +1,24 @@
 """Torch models: transformer layers, a small causal LM over token ids, the byte tokenizer and the
-sequence-shortening ops of the byte-level models (more models join later).
+sequence-shortening ops and the tokenizer-free models (MrT5, word pooling, hierarchical).
 
 Importing this package imports torch; `import tokfree` does not.
 """
 
 from tokfree.nn.byte_tokenizer import ByteTokenizer
-from tokfree.nn.layers import Attention, Block, LayerCache, RMSNorm, RotaryEmbedding, SwiGLU, attention_mask, swiglu_width
+from tokfree.nn.layers import (
+    Attention,
+    Block,
+    CrossAttention,
+    LayerCache,
+    RMSNorm,
+    RotaryEmbedding,
+    ScoreMeter,
+    SwiGLU,
+    attention_mask,
+    swiglu_width,
+)
 from tokfree.nn.lm import CausalLM, CausalLMConfig, KVCache
+from tokfree.nn.mrt5 import MrT5, MrT5Config, PIController, collate_pairs, corrupt_spans, mrt5_loss
 from tokfree.nn.shortening import (
     Compacted,
     boundaries_to_segment_ids,
@@ -23,15 +35,23 @@ __all__ = [
     "CausalLM",
     "CausalLMConfig",
     "Compacted",
+    "CrossAttention",
     "KVCache",
     "LayerCache",
+    "MrT5",
+    "MrT5Config",
+    "PIController",
     "RMSNorm",
     "RotaryEmbedding",
+    "ScoreMeter",
     "SwiGLU",
     "attention_mask",
     "boundaries_to_segment_ids",
+    "collate_pairs",
     "compact",
+    "corrupt_spans",
     "gather_positions",
+    "mrt5_loss",
     "pool_segments",
     "swiglu_width",
     "upsample_segments",

@@ -7,7 +7,12 @@ at position p keeps its rotation, so attention depends only on relative position
 (left, right or inside a batch of cached rows) never shifts a real token's position. Attention goes
 through `torch.nn.functional.scaled_dot_product_attention` (flash / memory-efficient kernels on
 GPU), with a boolean key mask for padding and an optional additive bias (MrT5's deletion gate adds
-its gate values to the key side of the attention logits).
+its gate values to the key side of the attention logits). `CrossAttention` attends from a decoder's
+positions to an encoder's output (no rotary: T5's cross-attention has no position information).
+Both attentions take `sink=True` for "softmax1" (softmax with 1 added to the denominator: an extra
+key with logit 0 and value 0, so a query can attend to nothing; MrT5 needs it, see `_append_sink`)
+and a `ScoreMeter` that measures how far the raw attention logits exceed a cap (MrT5's score
+regulariser keeps them small, so that a gate bias of -30 really silences a key).
 
 This file holds no model, no loss and no training loop; shapes are (B, T, D) = (batch, time, model
 width), H heads of width Dh = D / H.
@@ -24,7 +29,18 @@ from torch import Tensor, nn
 
 from tokfree.errors import TokfreeError
 
-__all__ = ["Attention", "Block", "LayerCache", "RMSNorm", "RotaryEmbedding", "SwiGLU", "attention_mask", "swiglu_width"]
+__all__ = [
+    "Attention",
+    "Block",
+    "CrossAttention",
+    "LayerCache",
+    "RMSNorm",
+    "RotaryEmbedding",
+    "ScoreMeter",
+    "SwiGLU",
+    "attention_mask",
+    "swiglu_width",
+]
 
 
 class RMSNorm(nn.Module):
@@ -143,6 +159,70 @@ def attention_mask(
     return mask
 
 
+class ScoreMeter:
+    """Accumulates mean(relu(score - cap)) over the visible (query, key) pairs of the attentions it is passed to.
+
+    A score is a raw attention logit q . k / sqrt(Dh), before any additive bias. MrT5 adds
+    `value()` to its loss: an additive gate bias of -30 only silences a key if the logits it
+    competes with stay far smaller than 30, and without a penalty a model can grow its logits to
+    undo the gate. Computing the scores costs one more (B, H, T, S) matmul per attention, so pass a
+    meter only while training with the penalty.
+
+    Args:
+        cap: the largest logit that costs nothing (the reference uses 5).
+
+    Example:
+        >>> meter = ScoreMeter(5.0)
+        >>> attn = Attention(32, 4, 64, causal=False)
+        >>> _ = attn(torch.randn(2, 5, 32), torch.arange(5).expand(2, 5), score_meter=meter)
+        >>> meter.value().item() >= 0.0, meter.calls
+        (True, 1)
+    """
+
+    def __init__(self, cap: float) -> None:
+        self.cap = float(cap)
+        self.total: Tensor | None = None
+        self.calls = 0
+
+    def add(self, q: Tensor, k: Tensor, visible: Tensor | None) -> None:
+        """Adds one attention's mean excess: q (B, H, T, Dh), k (B, H, S, Dh), visible None or bool
+        broadcastable to (B, H, T, S) (True = the pair counts)."""
+        scores = q.float() @ k.float().transpose(-1, -2) / math.sqrt(q.shape[-1])  # (B, H, T, S)
+        excess = F.relu(scores - self.cap)
+        if visible is None:
+            mean = excess.mean()
+        else:
+            weight = visible.expand_as(excess).float()
+            mean = (excess * weight).sum() / weight.sum().clamp(min=1.0)
+        self.total = mean if self.total is None else self.total + mean
+        self.calls += 1
+
+    def value(self) -> Tensor:
+        """The mean over the attentions measured so far (a scalar; 0 before any)."""
+        if self.total is None:
+            return torch.zeros(())
+        return self.total / self.calls
+
+
+def _append_sink(k: Tensor, v: Tensor, mask: Tensor | None) -> tuple[Tensor, Tensor, Tensor]:
+    """Keys, values and SDPA mask with one more slot: key 0, value 0, always visible (softmax1).
+
+    The slot's logit is q . 0 = 0, so the attention weights become exp(s_j) / (1 + sum_j exp(s_j))
+    and the slot adds nothing to the output: a query whose keys all carry a large negative bias
+    (MrT5's deleted bytes) attends to nothing instead of being forced to spread weight 1 over
+    them. This makes the absolute level of an additive key bias matter, not only its differences.
+    k, v: (B, H, S, Dh); mask: None, bool (True = visible) or float (added), broadcastable to
+    (B, H, T, S). Returns (B, H, S + 1, Dh) twice and a mask of the same kind with S + 1 columns.
+    """
+    b, h, _, dh = k.shape
+    zeros = k.new_zeros(b, h, 1, dh)
+    k, v = torch.cat((k, zeros), dim=2), torch.cat((v, zeros), dim=2)
+    if mask is None:
+        return k, v, torch.ones(1, 1, 1, k.shape[2], dtype=torch.bool, device=k.device)
+    extra = torch.ones if mask.dtype == torch.bool else torch.zeros
+    return k, v, torch.cat((mask, extra(*mask.shape[:-1], 1, dtype=mask.dtype, device=mask.device)), dim=-1)
+
+
 class Attention(nn.Module):
     """Multi-head self-attention with rotary positions, through `scaled_dot_product_attention`.
 
@@ -181,6 +261,8 @@ class Attention(nn.Module):
         key_mask: Tensor | None = None,  # (B, S + T) bool, True = real token
         bias: Tensor | None = None,  # (B or 1, H or 1, T, S + T) float, added to the logits
         past: LayerCache | None = None,
+        sink: bool = False,
+        score_meter: ScoreMeter | None = None,
     ) -> tuple[Tensor, LayerCache]:
         """Attends from the T new positions to the S cached ones and to themselves.
 
@@ -190,6 +272,8 @@ class Attention(nn.Module):
             key_mask: which of the S + T keys are real (None: all of them).
             bias: an additive term on the attention logits (e.g. MrT5's gate); masked keys stay masked.
             past: the cache from earlier calls (S positions), or None (S = 0).
+            sink: softmax1: one more key with logit 0 and value 0 that every query sees (not cached).
+            score_meter: if given, measures this attention's raw logits (see `ScoreMeter`).
 
         Returns:
             The output (B, T, D) and the cache extended by the T new keys and values.
@@ -204,17 +288,127 @@ class Attention(nn.Module):
         past_len = k.shape[2] - t
         mask = attention_mask(key_mask, t, past_len, causal=self.causal, device=x.device)
         is_causal = mask is None and self.causal and past_len == 0 and t > 1
+        if score_meter is not None:
+            visible = mask
+            if visible is None and self.causal:
+                visible = torch.ones(t, past_len + t, dtype=torch.bool, device=x.device).tril(diagonal=past_len)[None, None]
+            score_meter.add(q, k, visible)
         if bias is not None:
             if mask is None and self.causal:
                 mask = torch.ones(t, past_len + t, dtype=torch.bool, device=x.device).tril(diagonal=past_len)[None, None]
             bias = bias.to(q.dtype)
             mask = bias if mask is None else bias.masked_fill(~mask, float("-inf"))
             is_causal = False
+        cache = LayerCache(k, v)
+        if sink:
+            if is_causal:
+                mask = torch.ones(t, t, dtype=torch.bool, device=x.device).tril()[None, None]
+                is_causal = False
+            k, v, mask = _append_sink(k, v, mask)
         y = F.scaled_dot_product_attention(
             q, k, v, attn_mask=mask, dropout_p=self.dropout if self.training else 0.0, is_causal=is_causal
         )  # (B, H, T, Dh)
         y = self.out(y.transpose(1, 2).reshape(b, t, d))
-        return y, LayerCache(k, v)
+        return y, cache
+
+
+class CrossAttention(nn.Module):
+    """Multi-head attention from queries to a separate context (no positions, no causality), through SDPA.
+
+    The word poolers use it: a learned query per word attends to that word's bytes only (the
+    mask), as in Byte2Word and HAT's encoder connector. MrT5's decoder uses it to read the encoder
+    output, with the delete gate's values as an additive key bias and `sink=True` (softmax1).
+    Positions are not rotated: the context states already carry their positions (they come from
+    rotary layers), and which context slot a query reads is decided by content alone, as in T5's
+    cross-attention, so a context that was shortened (MrT5's hard deletion) or padded needs no
+    position bookkeeping. The context's keys and values can be projected once (`project`) and
+    reused for every decoding step.
+
+    Args:
+        d_model: the query and output width D.
+        n_heads: the number of heads H (must divide D).
+        d_context: the width of the context states (None: D).
+        dropout: attention-probability dropout while training.
+
+    Raises:
+        TokfreeError: n_heads does not divide d_model.
+
+    Example:
+        >>> attn = CrossAttention(16, 2, d_context=8)
+        >>> attn(torch.randn(2, 3, 16), torch.randn(2, 5, 8), mask=torch.ones(2, 5, dtype=torch.bool)).shape
+        torch.Size([2, 3, 16])
+        >>> memory = attn.project(torch.randn(2, 5, 8))  # once, then every decoding step reuses it
+        >>> attn(torch.randn(2, 1, 16), memory).shape
+        torch.Size([2, 1, 16])
+    """
+
+    def __init__(self, d_model: int, n_heads: int, *, d_context: int | None = None, dropout: float = 0.0) -> None:
+        super().__init__()
+        if d_model % n_heads:
+            raise TokfreeError(f"d_model {d_model} is not divisible by n_heads {n_heads}; choose n_heads dividing d_model")
+        self.n_heads = n_heads
+        self.head_dim = d_model // n_heads
+        self.dropout = dropout
+        self.query = nn.Linear(d_model, d_model, bias=False)
+        self.kv = nn.Linear(d_context if d_context is not None else d_model, 2 * d_model, bias=False)
+        self.out = nn.Linear(d_model, d_model, bias=False)
+
+    def project(self, context: Tensor) -> LayerCache:
+        """The context's keys and values, (B, H, S, Dh) each, from context (B, S, Dc)."""
+        b, s_len, _ = context.shape
+        k, v = self.kv(context).view(b, s_len, 2, self.n_heads, self.head_dim).permute(2, 0, 3, 1, 4)  # 2 x (B, H, S, Dh)
+        return LayerCache(k, v)
+
+    def forward(
+        self,
+        x: Tensor,  # (B, Q, D)
+        context: Tensor | LayerCache,  # (B, S, Dc), or project(context)
+        *,
+        mask: Tensor | None = None,  # (B, S) or (B, Q, S) bool, True = may attend
+        bias: Tensor | None = None,  # (B or 1, H or 1, Q or 1, S) float, added to the logits
+        sink: bool = False,
+        score_meter: ScoreMeter | None = None,
+    ) -> Tensor:
+        """Attends from each of the Q queries to the context positions its mask allows.
+
+        Args:
+            x: the queries' inputs (B, Q, D).
+            context: the states attended to (B, S, Dc), or their `project(context)`.
+            mask: which context positions each query may see: (B, S) for all queries alike, or
+                (B, Q, S); None = all. A query that may see nothing gets a zero output (not NaN).
+            bias: an additive term on the attention logits (MrT5's gate values on the key side);
+                masked positions stay masked.
+            sink: softmax1: one more slot with logit 0 and value 0 that every query sees.
+            score_meter: if given, measures this attention's raw logits (see `ScoreMeter`).
+
+        Returns:
+            (B, Q, D).
+        """
+        b, q_len, d = x.shape
+        kv = self.project(context) if isinstance(context, Tensor) else context
+        s_len = kv.keys.shape[2]
+        q = self.query(x).view(b, q_len, self.n_heads, self.head_dim).transpose(1, 2)  # (B, H, Q, Dh)
+        k, v = kv.keys.to(q.dtype), kv.values.to(q.dtype)
+        empty = None
+        attn_mask: Tensor | None = None
+        if mask is not None:
+            mask = mask.bool()
+            if mask.dim() == 2:
+                mask = mask[:, None, :].expand(b, q_len, s_len)
+            empty = ~mask.any(-1)  # (B, Q): an all-masked row would make SDPA return NaN
+            attn_mask = (mask | empty[..., None])[:, None]  # (B, 1, Q, S)
+        if score_meter is not None:
+            score_meter.add(q, k, None if mask is None else mask[:, None])
+        if bias is not None:
+            bias = bias.to(q.dtype)
+            attn_mask = bias if attn_mask is None else bias.masked_fill(~attn_mask, float("-inf"))
+        if sink:
+            k, v, attn_mask = _append_sink(k, v, attn_mask)
+        y = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask, dropout_p=self.dropout if self.training else 0.0)
+        y = y.transpose(1, 2).reshape(b, q_len, d)
+        if empty is not None:
+            y = y.masked_fill(empty[..., None], 0.0)
+        return self.out(y)
 
 
 class SwiGLU(nn.Module):
@@ -273,9 +467,13 @@ class Block(nn.Module):
         key_mask: Tensor | None = None,  # (B, S + T) bool
         bias: Tensor | None = None,  # (B or 1, H or 1, T, S + T) float
         past: LayerCache | None = None,
+        sink: bool = False,
+        score_meter: ScoreMeter | None = None,
     ) -> tuple[Tensor, LayerCache]:
         """The block's output (B, T, D) and its attention cache; arguments as for `Attention.forward`."""
-        h, cache = self.attn(self.attn_norm(x), positions, key_mask=key_mask, bias=bias, past=past)
+        h, cache = self.attn(
+            self.attn_norm(x), positions, key_mask=key_mask, bias=bias, past=past, sink=sink, score_meter=score_meter
+        )
         x = x + self.drop(h)
         x = x + self.drop(self.mlp(self.mlp_norm(x)))
         return x, cache
