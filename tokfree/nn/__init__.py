@@ -18,7 +18,9 @@ from tokfree.nn.layers import (
     swiglu_width,
 )
 from tokfree.nn.lm import CausalLM, CausalLMConfig, KVCache
+from tokfree.nn.hierarchical import HierarchicalLM, HierarchicalLMConfig
 from tokfree.nn.mrt5 import MrT5, MrT5Config, PIController, collate_pairs, corrupt_spans, mrt5_loss
+from tokfree.nn.pooling import POOLER_KINDS, WordBatch, WordPooler, WordPoolLM, WordPoolLMConfig, batch_words, make_pooler
 from tokfree.nn.shortening import (
     Compacted,
     boundaries_to_segment_ids,
@@ -29,6 +31,7 @@ from tokfree.nn.shortening import (
 )
 
 __all__ = [
+    "POOLER_KINDS",
     "Attention",
     "Block",
     "ByteTokenizer",
@@ -36,6 +39,8 @@ __all__ = [
     "CausalLMConfig",
     "Compacted",
     "CrossAttention",
+    "HierarchicalLM",
+    "HierarchicalLMConfig",
     "KVCache",
     "LayerCache",
     "MrT5",
@@ -45,12 +50,18 @@ __all__ = [
     "RotaryEmbedding",
     "ScoreMeter",
     "SwiGLU",
+    "WordBatch",
+    "WordPoolLM",
+    "WordPoolLMConfig",
+    "WordPooler",
     "attention_mask",
+    "batch_words",
     "boundaries_to_segment_ids",
     "collate_pairs",
     "compact",
     "corrupt_spans",
     "gather_positions",
+    "make_pooler",
     "mrt5_loss",
     "pool_segments",
     "swiglu_width",

@@ -1,0 +1,324 @@
+"""Tokenizer-free models against byte-level and BPE baselines on held-out English (issue 7), in one
+command: bits per byte at matched backbone compute, robustness to seeded typos, MrT5's deletion
+ratio and its loss cost, and throughput / memory on the device present.
+
+    .venv/bin/python benchmarks/byte_models.py [--steps 600] [--batch-size 8] [--positions 64] [--noise 0.05]
+        [--heldout-bytes 12000] [--mrt5-steps 600] [--out benchmarks/.corpus/byte-models]
+
+Data: `domain_documents(data, "english", ...)` (public-domain novels, data/_domain/SOURCE.md):
+the training split to train, the first `--heldout-bytes` bytes of every held-out document (cut at
+a line end) to measure. Models and the matched-compute rule: `tokfree.training.byte_models`. MrT5:
+`tokfree.training.mrt5_runs` (span corruption on the same text, no deletion vs PI-controlled
+deletion targets). Weights go to `--out/<model>/` (safetensors + JSON config).
+
+Writes `benchmarks/results/byte_models.md`, `byte_models.png` (training curves, clean vs noisy
+bits per byte) and `byte_models_mrt5.png`; `--results DIR` elsewhere.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import harness  # noqa: E402
+import torch  # noqa: E402
+
+from tokfree._corpora import domain_documents  # noqa: E402
+from tokfree.training import byte_models as bm  # noqa: E402
+from tokfree.training import mrt5_runs  # noqa: E402
+from tokfree.words import word_boundaries_batch  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = ROOT / "data"
+RESULTS = Path(__file__).resolve().parent / "results"
+LN2 = math.log(2)
+ORDER = ("byte", "bpe", "pool", "hat")
+LABELS = {"byte": "byte-level CausalLM", "bpe": "BPE-4096 CausalLM", "pool": "WordPoolLM (query pooling)", "hat": "HierarchicalLM (HAT)"}
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def heldout_slice(docs: list[str], limit: int) -> list[str]:
+    out = []
+    for doc in docs:
+        if len(doc.encode()) <= limit:
+            out.append(doc)
+            continue
+        cut = doc.encode()[:limit].decode("utf-8", errors="ignore")
+        out.append(cut[: cut.rfind("\n") + 1] or cut)
+    return out
+
+
+def train_all(train: list[str], heldout: list[str], noisy: list[str], budget: bm.Budget, out: Path, device: str) -> dict[str, bm.ModelRun]:
+    runs: dict[str, bm.ModelRun] = {}
+    for name in ORDER:
+        log(f"training {name}")
+        tokenizer = None
+        if name == "byte":
+            model, tokenizer, run = bm.train_byte_baseline(train, budget, device=device)
+        elif name == "bpe":
+            model, tokenizer, run = bm.train_bpe_baseline(train, budget, device=device)
+        else:
+            model, run = bm.train_word_model(name, train, budget, device=device)
+        started = time.perf_counter()
+        run.heldout_bpb = bm.heldout_bits_per_byte(model, heldout, budget, tokenizer=tokenizer)
+        run.noisy_bpb = bm.heldout_bits_per_byte(model, noisy, budget, tokenizer=tokenizer)
+        log(f"  {name}: {run.heldout_bpb:.4f} bits/byte clean, {run.noisy_bpb:.4f} noisy ({time.perf_counter() - started:.0f} s to evaluate)")
+        target = out / name
+        target.mkdir(parents=True, exist_ok=True)
+        model.save(target)
+        if tokenizer is not None:
+            tokenizer.save(target / "tokenizer.json")
+        runs[name] = run
+    return runs
+
+
+def lm_rows(runs: dict[str, bm.ModelRun]) -> list[dict]:
+    bpe = runs["bpe"].heldout_bpb
+    rows = []
+    for name in ORDER:
+        r = runs[name]
+        rows.append({"model": LABELS[name], "parameters": r.parameters, "bytes per backbone position": r.bytes_per_position,
+                     "training s": r.seconds, "held-out bits/byte": r.heldout_bpb, "vs BPE": r.heldout_bpb / bpe - 1,
+                     "with typos": r.noisy_bpb, "typo cost": r.noisy_bpb / r.heldout_bpb - 1})
+    return rows
+
+
+def plot_lms(runs: dict[str, bm.ModelRun], budget: bm.Budget, path: Path) -> None:
+    plt = harness._pyplot()
+    figure, axes = plt.subplots(1, 2, figsize=(13, 4.5))
+    colors = {"byte": "#d95f02", "bpe": "#7570b3", "pool": "#e7298a", "hat": "#1b9e77"}
+    for name in ORDER:
+        r = runs[name]
+        loss = r.train_loss if name in bm.WORD_MODELS else [x / r.bytes_per_position for x in r.train_loss]  # nats/token -> nats/byte
+        window = 25
+        smooth = [sum(loss[max(0, i - window + 1) : i + 1]) / len(loss[max(0, i - window + 1) : i + 1]) / LN2 for i in range(len(loss))]
+        axes[0].plot(range(1, len(loss) + 1), smooth, label=LABELS[name], color=colors[name])
+    axes[0].set_xlabel(f"step ({budget.batch_size} x {budget.positions} backbone positions each)")
+    axes[0].set_ylabel("training bits/byte (25-step mean)")
+    axes[0].set_title("training at matched backbone compute", fontsize=10)
+    axes[0].set_ylim(top=4)
+    axes[0].legend(fontsize=8)
+    xs = range(len(ORDER))
+    clean = [runs[n].heldout_bpb for n in ORDER]
+    noisy = [runs[n].noisy_bpb for n in ORDER]
+    bars = axes[1].bar([x - 0.2 for x in xs], clean, 0.38, label="held-out", color="#1b9e77")
+    axes[1].bar_label(bars, fmt="%.2f", fontsize=8)
+    bars = axes[1].bar([x + 0.2 for x in xs], noisy, 0.38, label="held-out with typos", color="#d95f02")
+    axes[1].bar_label(bars, fmt="%.2f", fontsize=8)
+    axes[1].set_xticks(list(xs), [LABELS[n].split(" (")[0] for n in ORDER], fontsize=8)
+    axes[1].set_ylabel("bits/byte")
+    axes[1].set_title("held-out bits/byte, clean and with seeded typos", fontsize=10)
+    axes[1].legend(fontsize=8)
+    axes[1].margins(y=0.15)
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+
+
+def plot_mrt5(results: mrt5_runs.MrT5Results, path: Path) -> None:
+    """Deletion ratio and cross-entropy per step for each run."""
+    plt = harness._pyplot()
+    figure, axes = plt.subplots(1, 2, figsize=(12, 4.2))
+    for name, curves in results.curves.items():
+        smooth = lambda xs: [sum(xs[max(0, i - 19) : i + 1]) / len(xs[max(0, i - 19) : i + 1]) for i in range(len(xs))]  # noqa: E731
+        line = axes[0].plot(smooth(curves["ratio"]), label=name)[0]
+        target = next(r["target"] for r in results.rows if r["run"] == name)
+        if target is not None:
+            axes[0].axhline(target, color=line.get_color(), linestyle=":", linewidth=1)
+        axes[1].plot(smooth(curves["ce"]), label=name, color=line.get_color())
+    axes[0].set_title("MrT5: training deletion ratio (20-step mean; dotted: target)", fontsize=10)
+    axes[0].set_xlabel("step")
+    axes[1].set_title("MrT5: training cross-entropy (nats per target id, 20-step mean)", fontsize=10)
+    axes[1].set_xlabel("step")
+    axes[1].set_ylim(top=min(3.0, max(max(c["ce"][len(c["ce"]) // 5 :]) for c in results.curves.values()) * 1.05))
+    for ax in axes:
+        ax.legend(fontsize=8)
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+
+
+def report_mrt5(results: mrt5_runs.MrT5Results, png: str) -> list[str]:
+    """The Markdown section of the byte-models report."""
+    s = results.settings
+    best = [r for r in results.rows if r["target"] is not None]
+    meets = [r for r in best if r["held-out deletion ratio"] >= 0.40 and r["loss cost"] < 0.05]
+    verdict = "**met**" if meets else "**not met**"
+    return [
+        "## 2. MrT5: learned deletion",
+        "",
+        f"Span corruption on {s['window']}-byte windows of the English training text (15% of bytes masked in spans of 20 on "
+        f"average), {s['steps']} steps of 16 windows, seed {s['seed']}; model: d_model 128, 4 encoder layers with the delete "
+        "gate after the 2nd, 2 decoder layers (`tokfree.training.mrt5_runs` documents the schedule and controller). "
+        f"Held-out: {s['heldout_pairs']} windows of the held-out text, measured in eval mode with hard deletion (the encoder "
+        "sequence really gets shorter). *loss cost*: held-out cross-entropy relative to the same model trained without "
+        "deletion.",
+        "",
+        harness.markdown_table(results.rows, ["run", "parameters", "training s", "train ratio (last 10%)", "held-out deletion ratio",
+                                      "encoder length / input", "held-out CE (nats/target)", "loss cost"]),
+        "",
+        f"- Encoder sequence at least 40% shorter at a loss cost under 5%: {verdict}"
+        + ("" if meets else " (see the table: the reached ratio and the cost of each target)") + ".",
+        "",
+        f"![MrT5 deletion and loss]({png})",
+        "",
+    ]
+
+
+def load_model(folder: Path, name: str, device: str):
+    """(model, tokenizer or None) saved by `train_all`."""
+    from tokfree.nn import CausalLM
+    from tokfree.nn.hierarchical import HierarchicalLM
+    from tokfree.nn.pooling import WordPoolLM
+    from tokfree.tokenizer import Tokenizer
+
+    if name in ("byte", "bpe"):
+        return CausalLM.load(folder / name, device=device), Tokenizer.from_file(folder / name / "tokenizer.json")
+    cls = WordPoolLM if name == "pool" else HierarchicalLM
+    return cls.load(folder / name, device=device), None
+
+
+def speed_child(folder: Path, name: str, device: str, heldout: list[str], budget: bm.Budget) -> None:
+    """Runs in its own process: forward passes over held-out windows; emits bytes/s and memory."""
+    torch.set_num_threads(2)
+    model, tokenizer = load_model(folder, name, device)
+    before = harness.peak_rss_mb()
+    if device.startswith("cuda"):
+        torch.cuda.reset_peak_memory_stats()
+    started = time.perf_counter()
+    with torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.startswith("cuda")):
+        bm.heldout_bits_per_byte(model, heldout, budget, tokenizer=tokenizer)
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+    seconds = time.perf_counter() - started
+    n_bytes = sum(len(d.encode()) for d in heldout)
+    if tokenizer is not None:
+        positions = sum(len(ids) + 1 for ids in tokenizer.encode_batch(heldout, allowed_special=(), disallowed_special=()))
+    else:
+        positions = sum(len(b) - 1 for b in word_boundaries_batch(heldout, max_bytes=budget.max_word_bytes))
+    memory = torch.cuda.max_memory_allocated() / 1e6 if device.startswith("cuda") else None
+    harness.emit({"seconds": seconds, "bytes": n_bytes, "positions": positions, "cuda_mb": memory, "rss_before_mb": before})
+
+
+def speed_table(folder: Path, device: str, args: argparse.Namespace) -> list[dict]:
+    rows = []
+    for name in ORDER:
+        child = harness.run_child([sys.executable, __file__, "--speed-child", name, "--device", device, "--out", str(folder),
+                                   "--positions", str(args.positions), "--heldout-bytes", str(args.heldout_bytes)])
+        if not child.ok:
+            raise SystemExit(f"speed child {name} failed: {child.failure()}\n{child.stderr_tail}")
+        r = child.records[-1]
+        memory = r["cuda_mb"] if r["cuda_mb"] is not None else child.peak_rss_mb - r["rss_before_mb"]
+        rows.append({"model": LABELS[name], "device": device, "bytes/s": r["bytes"] / r["seconds"],
+                     "backbone positions/s": r["positions"] / r["seconds"], "peak memory MB": memory})
+    return rows
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--steps", type=int, default=600)
+    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--positions", type=int, default=64, help="backbone positions per window (bytes, tokens or words)")
+    parser.add_argument("--noise", type=float, default=0.05, help="typo_noise rate per character for the robustness test")
+    parser.add_argument("--heldout-bytes", type=int, default=12000, help="bytes measured per held-out document")
+    parser.add_argument("--mrt5-steps", type=int, default=600)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / ".corpus" / "byte-models")
+    parser.add_argument("--results", type=Path, default=RESULTS)
+    parser.add_argument("--skip-lms", action="store_true", help="only MrT5 and speed (for iterating)")
+    parser.add_argument("--speed-child", choices=ORDER, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    torch.set_num_threads(2)
+    bm.set_seed(args.seed)
+    heldout = heldout_slice(domain_documents(DATA, "english", "heldout"), args.heldout_bytes)
+    budget = bm.Budget(steps=args.steps, batch_size=args.batch_size, positions=args.positions, seed=args.seed)
+    if args.speed_child:
+        speed_child(args.out, args.speed_child, args.device, heldout, budget)
+        return
+    train = domain_documents(DATA, "english", "train")
+    noisy = bm.noisy_docs(heldout, args.noise, args.seed)
+    recorder = harness.Recorder("byte_models", vars(args) | {"out": str(args.out), "results": str(args.results)}, results_dir=args.results)
+    started = time.perf_counter()
+    results = args.results
+    results.mkdir(parents=True, exist_ok=True)
+    sections = []
+    if not args.skip_lms:
+        runs = train_all(train, heldout, noisy, budget, args.out, args.device)
+        rows = lm_rows(runs)
+        for name, run in runs.items():
+            recorder.add(kind="lm", **run.to_dict())
+        plot_lms(runs, budget, results / "byte_models.png")
+        hat, bpe = runs["hat"], runs["bpe"]
+        within = hat.heldout_bpb / bpe.heldout_bpb - 1
+        robust = (hat.noisy_bpb / hat.heldout_bpb - 1) < (bpe.noisy_bpb / bpe.heldout_bpb - 1)
+        sections += [
+            "## 1. Language models at matched backbone compute",
+            "",
+            f"Every model has the same backbone (causal transformer, d_model {budget.d_model}, {budget.n_layers} layers, "
+            f"{budget.n_heads} heads) and runs it on {budget.batch_size} x {budget.positions} positions per step for {budget.steps} "
+            f"steps (AdamW, peak lr {budget.lr}, warm-up then cosine, seed {args.seed}). A position is a byte (byte-level), a "
+            f"token (BPE-4096, gpt4 pre-tokenizer, trained on the same text) or a word (HAT splitter, words capped at "
+            f"{budget.max_word_bytes} bytes) — so per step the word models read ~5x the bytes of the byte model. Word models "
+            f"add byte layers of width {budget.d_byte} (pool: 1 within-word encoder layer, query pooling, a 2-layer per-word "
+            "decoder; HAT: 1 causal encoder layer, latent-query pooling, 2 guided decoder layers), counted in the parameters "
+            "and the time.",
+            "",
+            f"Held-out: the first {args.heldout_bytes:,} bytes of each of the {len(heldout)} held-out documents "
+            f"({sum(len(d.encode()) for d in heldout):,} bytes), every byte scored once in consecutive windows of the model's "
+            f"own training window. *With typos*: the same text after `typo_noise(rate={args.noise}, seed={args.seed}+i)` "
+            "(swaps, QWERTY-neighbour substitutions, drops, insertions; whitespace kept); *typo cost*: relative increase of "
+            "bits/byte.",
+            "",
+            harness.markdown_table(rows, ["model", "parameters", "bytes per backbone position", "training s", "held-out bits/byte", "vs BPE",
+                                          "with typos", "typo cost"]),
+            "",
+            f"- HAT within 10% of the BPE baseline's bits/byte: {harness.verdict(within <= 0.10)} ({within:+.1%}).",
+            f"- HAT more robust to typos than BPE (smaller relative cost): {harness.verdict(robust)} "
+            f"({hat.noisy_bpb / hat.heldout_bpb - 1:+.1%} vs {bpe.noisy_bpb / bpe.heldout_bpb - 1:+.1%}).",
+            "",
+            "![training curves and held-out bits/byte](byte_models.png)",
+            "",
+        ]
+    log("MrT5")
+    mrt5 = mrt5_runs.run_all(train, heldout, steps=args.mrt5_steps, seed=args.seed, device=args.device, out=args.out)
+    for row in mrt5.rows:
+        recorder.add(kind="mrt5", **row)
+    plot_mrt5(mrt5, results / "byte_models_mrt5.png")
+    sections += report_mrt5(mrt5, "byte_models_mrt5.png")
+    log("speed")
+    speed = speed_table(args.out, args.device, args)
+    for row in speed:
+        recorder.add(kind="speed", **row)
+    sections += [
+        "## 3. Throughput and memory",
+        "",
+        f"Device: {args.device}" + ("" if args.device != "cpu" else " (no CUDA on this machine: GPU figures n/a; on a GPU the same "
+                                   "command trains and measures under bf16 autocast with SDPA attention)") + ". "
+        "Each model in its own process: forward passes over every held-out window (batch 8, no gradient, the bits/byte "
+        "measurement above): bytes and backbone positions per second, and the peak memory the passes needed (CUDA: "
+        "`torch.cuda.max_memory_allocated`; CPU: the process's peak RSS minus its RSS after loading the model).",
+        "",
+        harness.markdown_table(speed, ["model", "device", "bytes/s", "backbone positions/s", "peak memory MB"]),
+        "",
+    ]
+    recorder.write()
+    total = time.perf_counter() - started
+    command = "python benchmarks/byte_models.py " + " ".join(argv if argv is not None else sys.argv[1:])
+    lines = [recorder.header("Tokenizer-free models vs byte and BPE baselines (issue 7)"),
+             f"Command: `{command}` ({total / 60:.1f} min). Tiny models trained for minutes on CPU: what transfers is the "
+             "comparison at equal settings, not the absolute level.", "", *sections]
+    (results / "byte_models.md").write_text("\n".join(lines), encoding="utf-8")
+    log(f"wrote {results / 'byte_models.md'} ({total / 60:.1f} min)")
+
+
+if __name__ == "__main__":
+    main()

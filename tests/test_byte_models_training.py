@@ -1,0 +1,85 @@
+"""The issue-7 training harness (tokfree.training.byte_models, mrt5_runs): windows cover the text
+exactly, sampled windows are whole words, the held-out measurement equals an independent sum, and
+the MrT5 runs report what their models do."""
+
+from __future__ import annotations
+
+import math
+import random
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from tokfree.training import byte_models as bm  # noqa: E402
+from tokfree.training import mrt5_runs  # noqa: E402
+from tokfree.words import word_boundaries  # noqa: E402
+
+pytestmark = pytest.mark.usefixtures("torch_one_thread")
+
+DOCS = [
+    "It was the best of times, it was the worst of times; it was the age of wisdom.\n" * 6,
+    "Call me Ishmael. Some years ago — never mind how long precisely — having little money.\n" * 5,
+    "naïve café déjà vu\tcamelCaseWords and_snake_case 12345 😀!\n" * 4,
+]
+TINY = bm.Budget(steps=2, batch_size=2, positions=12, lr=1e-3, d_model=32, n_layers=1, n_heads=2, d_byte=16, max_word_bytes=8)
+
+
+def test_word_windows_cover_every_byte_once():
+    windows = bm.word_windows(DOCS, 7, max_word_bytes=8)
+    assert b"".join(windows) == "".join(DOCS).encode()
+    for w in windows:  # at most 7 words each, whole words
+        assert len(word_boundaries(w.decode(), max_bytes=8)) - 1 <= 7
+    with pytest.raises(bm.TokfreeError, match="n_words=0"):
+        bm.word_windows(DOCS, 0, max_word_bytes=8)
+
+
+def test_word_sampler_draws_whole_word_windows():
+    sampler = bm._WordSampler(DOCS, 5, 8, seed=0)
+    data = [d.encode() for d in DOCS]
+    for window in sampler.sample(40):
+        hits = [(i, d.find(window)) for i, d in enumerate(data) if window in d]
+        assert hits, window
+        i, at = hits[0]
+        starts = set(word_boundaries(DOCS[i], max_bytes=8))
+        assert at in starts and at + len(window) in starts  # starts and ends at word boundaries of the document
+        between = [b for b in starts if at <= b <= at + len(window)]
+        assert len(between) == 6  # exactly 5 words
+    with pytest.raises(bm.TokfreeError, match="more than 500 words"):
+        bm._WordSampler(DOCS, 500, 8, seed=0)
+
+
+@pytest.mark.parametrize("kind", bm.WORD_MODELS)
+def test_word_models_train_and_measure_bits_per_byte(kind):
+    model, run = bm.train_word_model(kind, DOCS, TINY, show_progress=False)
+    assert len(run.train_loss) == 2 and all(math.isfinite(x) for x in run.train_loss)
+    assert run.bytes_per_position > 1 and run.parameters == sum(p.numel() for p in model.parameters())
+    heldout = [DOCS[0][:200], DOCS[2][:150]]
+    got = bm.heldout_bits_per_byte(model, heldout, TINY)
+    windows = bm.word_windows(heldout, TINY.positions, max_word_bytes=TINY.max_word_bytes)
+    nats = -sum(model.log_prob(windows, end_of_text=False))  # an independent path: per-text log-probs
+    assert got == pytest.approx(nats / math.log(2) / sum(len(w) for w in windows), rel=1e-5)
+    with pytest.raises(bm.TokfreeError, match="kind='x'"):
+        bm.train_word_model("x", DOCS, TINY)
+
+
+def test_byte_baseline_is_a_byte_tokenizer_and_noise_is_seeded():
+    model, tok, run = bm.train_byte_baseline(DOCS, TINY, show_progress=False)
+    assert tok.vocab_size == 257 and run.bytes_per_position == 1.0
+    text = DOCS[2]
+    assert len(tok.encode(text, disallowed_special=())) == len(text.encode())
+    assert bm.noisy_docs(DOCS, 0.1, 3) == bm.noisy_docs(DOCS, 0.1, 3) != DOCS
+
+
+def test_mrt5_runs_report_their_models():
+    docs = [d.encode() for d in DOCS]
+    model, curves, seconds = mrt5_runs.train_mrt5(docs, 0.5, steps=3, seed=0, batch_size=2, window=48, show_progress=False)
+    assert len(curves["ce"]) == len(curves["ratio"]) == len(curves["alpha"]) == 3 and curves["alpha"][0] == 0.0  # controller delayed
+    pairs = mrt5_runs.span_pairs(mrt5_runs._windows(docs, 48), random.Random(0))
+    measured = mrt5_runs.evaluate(model, pairs)
+    ids, mask, _ = mrt5_runs.collate_pairs(pairs, model.config)
+    with torch.no_grad():
+        encoding = model.encode(ids, mask, hard_delete=True)
+    assert measured["deletion ratio"] == pytest.approx(encoding.deletion_ratio)
+    assert measured["encoder length / input"] == pytest.approx(float(encoding.key_mask.sum()) / float(mask.sum()))
+    assert 0 < measured["ce"] < 10

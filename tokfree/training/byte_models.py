@@ -1,0 +1,250 @@
+"""Trains the tokenizer-free models and their baselines at matched backbone compute, and measures
+bits per byte on held-out text, clean and with seeded typos (issue 7's comparison).
+
+Matched backbone compute: every language model has the same backbone (a causal transformer of
+`Budget.d_model` x `Budget.n_layers`) and runs it on the same number of positions per step
+(`batch_size` x `positions`) for the same number of steps. What a position is differs:
+
+* `byte`: a `CausalLM` over bytes (a 257-id tokenizer: 256 bytes + `<|endoftext|>`); a position
+  is a byte, so a window is `positions` bytes.
+* `bpe`: the same `CausalLM` over our byte-level BPE (gpt4 pre-tokenizer); a window is
+  `positions` tokens.
+* `pool`: `WordPoolLM` (bytes pooled into words by learned queries, word backbone, per-word byte
+  decoder); a window is `positions` words.
+* `hat`: `HierarchicalLM` (causal byte encoder, word backbone, byte decoder guided by the previous
+  word's backbone state); a window is `positions` words.
+
+So in the same compute the word models read ~5x the bytes of the byte model per step: that is the
+point of shortening the sequence the backbone sees. The byte encoders/decoders of `pool` and
+`hat` are extra compute, reported as parameters and training time next to the result.
+
+Held-out bits per byte (`heldout_bits_per_byte`): every byte of the held-out documents is scored
+once, in consecutive windows of the model's own training window (the token models by
+`evaluate_lm`, which also pays for each document's end token: 1 token per document, negligible),
+so the numbers are comparable: the same bytes, whatever the unit. Noise robustness: the same
+measurement on the held-out documents after `typo_noise(rate, seed)`.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from tokfree.errors import TokfreeError
+from tokfree.nn.hierarchical import HierarchicalLM, HierarchicalLMConfig
+from tokfree.nn.lm import CausalLM, CausalLMConfig
+from tokfree.nn.pooling import WordPoolLM, WordPoolLMConfig
+from tokfree.tokenizer import Tokenizer
+from tokfree.training.train_lm import evaluate_lm, train_lm
+from tokfree.words import word_boundaries_batch
+
+__all__ = ["Budget", "ModelRun", "WORD_MODELS", "heldout_bits_per_byte", "noisy_docs", "train_byte_baseline", "train_bpe_baseline", "train_word_model", "word_windows"]
+
+#: The word-level models this module trains, by name.
+WORD_MODELS = ("pool", "hat")
+
+
+@dataclass(frozen=True)
+class Budget:
+    """The shared training budget and backbone shape (see the module docstring)."""
+
+    steps: int = 600
+    batch_size: int = 16
+    positions: int = 128
+    lr: float = 3e-3
+    seed: int = 0
+    d_model: int = 128
+    n_layers: int = 4
+    n_heads: int = 4
+    d_byte: int = 128
+    max_word_bytes: int = 16
+
+
+@dataclass
+class ModelRun:
+    """One trained model's measurements."""
+
+    name: str
+    parameters: int
+    seconds: float
+    train_loss: list[float] = field(default_factory=list)  # nats per byte (word models) or per token (token models)
+    heldout_bpb: float | None = None
+    noisy_bpb: float | None = None
+    bytes_per_position: float | None = None
+
+    def to_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+# --- windows of words ----------------------------------------------------------------------------
+
+
+def word_windows(docs: Sequence[str], n_words: int, *, max_word_bytes: int) -> list[bytes]:
+    """Each document cut into consecutive windows of `n_words` words (the last one shorter); every
+    byte lands in exactly one window."""
+    if n_words < 1:
+        raise TokfreeError(f"n_words={n_words}: a window needs at least one word")
+    out: list[bytes] = []
+    for doc, bounds in zip(docs, word_boundaries_batch(list(docs), max_bytes=max_word_bytes)):
+        data = doc.encode("utf-8")
+        for k in range(0, len(bounds) - 1, n_words):
+            out.append(data[bounds[k] : bounds[min(k + n_words, len(bounds) - 1)]])
+    return out
+
+
+class _WordSampler:
+    """Random windows of `n_words` consecutive words from the training documents (uniform over
+    word starts)."""
+
+    def __init__(self, docs: Sequence[str], n_words: int, max_word_bytes: int, seed: int) -> None:
+        self.data = [d.encode("utf-8") for d in docs]
+        self.bounds = [np.asarray(b, dtype=np.int64) for b in word_boundaries_batch(list(docs), max_bytes=max_word_bytes)]
+        starts = np.array([max(0, len(b) - 1 - n_words) for b in self.bounds], dtype=np.float64)
+        if starts.sum() == 0:
+            raise TokfreeError(f"no training document has more than {n_words} words; add text or lower positions")
+        self.weights = starts / starts.sum()
+        self.n_words = n_words
+        self.rng = np.random.default_rng(seed)
+
+    def sample(self, batch_size: int) -> list[bytes]:
+        docs = self.rng.choice(len(self.data), size=batch_size, p=self.weights)
+        out = []
+        for i in docs:
+            b = self.bounds[i]
+            k = int(self.rng.integers(0, len(b) - 1 - self.n_words))
+            out.append(self.data[i][b[k] : b[k + self.n_words]])
+        return out
+
+
+# --- training -------------------------------------------------------------------------------------
+
+
+def _lr(step: int, budget: Budget) -> float:
+    warmup = min(100, budget.steps // 10)
+    if step < warmup:
+        return budget.lr * (step + 1) / warmup
+    progress = (step - warmup) / max(1, budget.steps - warmup)
+    return budget.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress)))
+
+
+def train_word_model(
+    kind: str, train_docs: Sequence[str], budget: Budget, *, device: str = "cpu", show_progress: bool = True
+) -> tuple[WordPoolLM | HierarchicalLM, ModelRun]:
+    """Trains a `WordPoolLM` ("pool") or `HierarchicalLM` ("hat") on windows of `budget.positions`
+    words; the loss is nats per byte of the window (no end of text: windows are cut from longer text)."""
+    if kind not in WORD_MODELS:
+        raise TokfreeError(f"kind={kind!r}: choose one of {WORD_MODELS}")
+    b = budget
+    common = dict(d_model=b.d_model, n_layers=b.n_layers, n_heads=b.n_heads, d_byte=b.d_byte, n_byte_heads=2, max_word_bytes=b.max_word_bytes,
+                  n_encoder_layers=1, n_decoder_layers=2)
+    torch.manual_seed(b.seed)
+    if kind == "pool":
+        model: WordPoolLM | HierarchicalLM = WordPoolLM(WordPoolLMConfig(**common, max_words=b.positions), device=device, seed=b.seed)
+    else:
+        config = HierarchicalLMConfig(**common, max_words=b.positions, max_bytes=b.positions * b.max_word_bytes)
+        model = HierarchicalLM(config, device=device, seed=b.seed)
+    sampler = _WordSampler(train_docs, b.positions, b.max_word_bytes, b.seed)
+    return model, _fit(model, kind, sampler.sample, b, show_progress)
+
+
+def _fit(model: torch.nn.Module, name: str, sample: Callable[[int], list[bytes]], b: Budget, show_progress: bool) -> ModelRun:
+    decay = [p for p in model.parameters() if p.dim() >= 2]
+    rest = [p for p in model.parameters() if p.dim() < 2]
+    optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": 0.1}, {"params": rest, "weight_decay": 0.0}], lr=b.lr, betas=(0.9, 0.95))
+    run = ModelRun(name, sum(p.numel() for p in model.parameters()), 0.0)
+    model.train()
+    started = time.perf_counter()
+    n_bytes = 0
+    bar = tqdm(range(b.steps), desc=f"training {name}", unit="step", disable=not show_progress)
+    for step in bar:
+        for group in optimizer.param_groups:
+            group["lr"] = _lr(step, b)
+        batch = model.make_batch(sample(b.batch_size))
+        loss = model.nll(batch, end_of_text=False).sum() / batch.n_bytes
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        n_bytes += batch.n_bytes
+        run.train_loss.append(float(loss.detach()))
+        bar.set_postfix(bpb=f"{run.train_loss[-1] / math.log(2):.3f}")
+    run.seconds = time.perf_counter() - started
+    run.bytes_per_position = n_bytes / (b.steps * b.batch_size * b.positions)
+    model.eval()
+    return run
+
+
+def _byte_tokenizer(train_docs: Sequence[str]) -> Tokenizer:
+    from tokfree.trainers.bpe import train_bpe
+
+    return train_bpe(iter(train_docs[:1]), 257, pre_tokenizer="none", special_tokens=["<|endoftext|>"], show_progress=False)
+
+
+def _train_token_model(name: str, tokenizer: Tokenizer, train_docs: Sequence[str], budget: Budget, device: str, show_progress: bool) -> tuple[CausalLM, ModelRun]:
+    b = budget
+    config = CausalLMConfig(vocab_size=tokenizer.vocab_size, d_model=b.d_model, n_layers=b.n_layers, n_heads=b.n_heads, max_len=b.positions)
+    model, log = train_lm(
+        tokenizer, list(train_docs), config, steps=b.steps, batch_size=b.batch_size, seq_len=b.positions, lr=b.lr, seed=b.seed,
+        device=device, show_progress=show_progress,
+    )  # fmt: skip
+    sample = list(train_docs[: max(1, len(train_docs) // 10)])
+    tokens = sum(len(ids) for ids in tokenizer.encode_batch(sample, allowed_special=(), disallowed_special=()))
+    run = ModelRun(name, model.num_parameters(), log.seconds, log.train_loss, bytes_per_position=sum(len(d.encode()) for d in sample) / tokens)
+    return model, run
+
+
+def train_byte_baseline(train_docs: Sequence[str], budget: Budget, *, device: str = "cpu", show_progress: bool = True) -> tuple[CausalLM, Tokenizer, ModelRun]:
+    """The byte-level `CausalLM` (windows of `positions` bytes)."""
+    tok = _byte_tokenizer(train_docs)
+    model, run = _train_token_model("byte", tok, train_docs, budget, device, show_progress)
+    return model, tok, run
+
+
+def train_bpe_baseline(
+    train_docs: Sequence[str], budget: Budget, *, vocab_size: int = 4096, device: str = "cpu", show_progress: bool = True
+) -> tuple[CausalLM, Tokenizer, ModelRun]:
+    """Our BPE (gpt4 pre-tokenizer, `vocab_size`) and a `CausalLM` over it (windows of `positions` tokens)."""
+    from tokfree.trainers.bpe import train_bpe
+
+    tok = train_bpe(iter(train_docs), vocab_size, pre_tokenizer="gpt4", special_tokens=["<|endoftext|>"], show_progress=show_progress)
+    model, run = _train_token_model("bpe", tok, train_docs, budget, device, show_progress)
+    return model, tok, run
+
+
+# --- evaluation -----------------------------------------------------------------------------------
+
+
+@torch.no_grad()
+def heldout_bits_per_byte(model: torch.nn.Module, docs: Sequence[str], budget: Budget, *, tokenizer: Tokenizer | None = None, batch_size: int = 8) -> float:
+    """Bits per byte of `docs` (see the module docstring): token models (`tokenizer` given) through
+    `evaluate_lm` with windows of `positions` tokens, word models over windows of `positions` words."""
+    if tokenizer is not None:
+        _, bpb, _, _ = evaluate_lm(model, tokenizer, list(docs), seq_len=budget.positions, batch_size=batch_size)
+        return bpb
+    windows = word_windows(docs, budget.positions, max_word_bytes=budget.max_word_bytes)
+    total, n_bytes = 0.0, 0
+    for start in range(0, len(windows), batch_size):
+        batch = model.make_batch(windows[start : start + batch_size])
+        total += float(model.nll(batch, end_of_text=False).sum())
+        n_bytes += batch.n_bytes
+    return total / math.log(2) / n_bytes
+
+
+def noisy_docs(docs: Sequence[str], rate: float, seed: int) -> list[str]:
+    """`typo_noise` of every document (seeds `seed`, `seed + 1`, ...)."""
+    from tokfree.eval.noise import typo_noise
+
+    return [typo_noise(doc, rate, seed=seed + i)[0] for i, doc in enumerate(docs)]
+
+
+def set_seed(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
