@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import doctest
 import json
-import math
 import random
 
 import pytest
@@ -19,6 +18,7 @@ from hypothesis import strategies as st
 torch = pytest.importorskip("torch")
 pytest.importorskip("safetensors")
 
+from _word_models_helpers import assert_bits_per_byte, assert_training_lowers_loss  # noqa: E402
 import tokfree.nn.hierarchical as hierarchical_module  # noqa: E402
 from tokfree.errors import TokfreeError  # noqa: E402
 from tokfree.nn._segment import CONTEXT_BYTES, split_bytes, split_bytes_online  # noqa: E402
@@ -245,33 +245,17 @@ def test_generation_keeps_a_window_past_max_bytes():
 
 def test_bits_per_byte_and_limits():
     model = tiny_model()
-    texts = ["x y", "zz\xe9"]
-    expected = -sum(model.log_prob(texts)) / math.log(2) / 7
-    assert model.bits_per_byte(texts) == pytest.approx(expected)
+    assert_bits_per_byte(model, ["x y", "zz\xe9"], 7)
     with pytest.raises(TokfreeError, match="max_bytes"):
         model.make_batch(["x" * 97])
     with pytest.raises(TokfreeError, match="max_words"):
         model.make_batch(["\n" * 80])
     with pytest.raises(TokfreeError, match="complete_words"):
         model(WordBatch(torch.tensor([[1, 2]]), torch.tensor([[0, 0]])))
-    with pytest.raises(TokfreeError, match="at least one byte"):
-        model.bits_per_byte([""])
 
 
 def test_training_steps_lower_the_loss():
-    torch.manual_seed(0)
-    model = tiny_model().train()
-    batch = model.make_batch(["the cat and the dog and the cat"] * 4)
-    opt = torch.optim.AdamW(model.parameters(), lr=1e-2)
-    losses = []
-    for _ in range(30):
-        loss = model.nll(batch).sum() / batch.n_bytes
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        losses.append(loss.item())
-    assert all(math.isfinite(v) for v in losses)
-    assert losses[-1] < 0.5 * losses[0]
+    assert_training_lowers_loss(tiny_model)
 
 
 # --- files and configs -----------------------------------------------------------------------------

@@ -10,13 +10,13 @@ from __future__ import annotations
 import doctest
 import itertools
 import json
-import math
 
 import pytest
 
 torch = pytest.importorskip("torch")
 pytest.importorskip("safetensors")
 
+from _word_models_helpers import assert_bits_per_byte, assert_training_lowers_loss  # noqa: E402
 import tokfree.nn.pooling as pooling_module  # noqa: E402
 from tokfree.errors import TokfreeError  # noqa: E402
 from tokfree.nn.pooling import (  # noqa: E402
@@ -266,28 +266,11 @@ def test_teacher_forcing_equals_word_by_word_scoring():
 
 
 def test_bits_per_byte_counts_every_byte():
-    model = tiny_model()
-    texts = ["x y", "zz"]
-    expected = -sum(model.log_prob(texts)) / math.log(2) / 5
-    assert model.bits_per_byte(texts) == pytest.approx(expected)
-    with pytest.raises(TokfreeError, match="at least one byte"):
-        model.bits_per_byte([""])
+    assert_bits_per_byte(tiny_model(), ["x y", "zz"], 5)
 
 
 def test_training_steps_lower_the_loss():
-    torch.manual_seed(0)
-    model = tiny_model().train()
-    batch = model.make_batch(["the cat and the dog and the cat"] * 4)
-    opt = torch.optim.AdamW(model.parameters(), lr=1e-2)
-    losses = []
-    for _ in range(30):
-        loss = model.nll(batch).sum() / batch.n_bytes
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        losses.append(loss.item())
-    assert all(math.isfinite(v) for v in losses)
-    assert losses[-1] < 0.5 * losses[0]
+    assert_training_lowers_loss(tiny_model)
 
 
 def test_limits_raise():

@@ -29,7 +29,7 @@ holds no training loop.
 
 from __future__ import annotations
 
-import math
+import math  # the log_prob docstring example uses it (doctest runs in this module's globals)
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -39,8 +39,9 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from tokfree.errors import TokfreeError
-from tokfree.nn._modelfile import check_positive_int, load_model, save_model
+from tokfree.nn._modelfile import check_positive_int
 from tokfree.nn._segment import as_bytes
+from tokfree.nn._wordlm import WordLevelLM
 from tokfree.nn.layers import Block, RMSNorm, swiglu_width
 from tokfree.nn.pooling import (
     BOS_ID,
@@ -56,9 +57,6 @@ from tokfree.nn.pooling import (
 )
 
 __all__ = ["HierarchicalLM", "HierarchicalLMConfig"]
-
-_FORMAT = "tokfree.HierarchicalLM"
-_VERSION = 1
 
 Device = str | torch.device
 
@@ -116,7 +114,7 @@ class HierarchicalLMConfig:
         check_positive_int("HierarchicalLMConfig", "max_bytes", self.max_bytes)
 
 
-class HierarchicalLM(nn.Module):
+class HierarchicalLM(WordLevelLM):
     """A HAT-style hierarchical byte LM (see the module docstring).
 
     Args:
@@ -132,6 +130,11 @@ class HierarchicalLM(nn.Module):
         >>> len(model.generate(b"Hi", 5, seed=0)) <= 5
         True
     """
+
+    _FORMAT = "tokfree.HierarchicalLM"
+    _VERSION = 1
+    _CONFIG_CLS = HierarchicalLMConfig
+    _NAME = "HierarchicalLM"
 
     def __init__(self, config: HierarchicalLMConfig, *, device: Device = "cpu", seed: int | None = None) -> None:
         super().__init__()
@@ -161,15 +164,6 @@ class HierarchicalLM(nn.Module):
         with torch.no_grad():
             self.to_guide.weight.zero_()
         self.to(device)
-
-    @property
-    def device(self) -> torch.device:
-        """The device of the weights."""
-        return self.byte_embed.weight.device
-
-    def num_parameters(self) -> int:
-        """The number of weights."""
-        return sum(p.numel() for p in self.parameters())
 
     def make_batch(self, texts: Sequence[str | bytes]) -> WordBatch:
         """`batch_words(texts, max_word_bytes=config.max_word_bytes, online=True)` on the model's device.
@@ -266,7 +260,6 @@ class HierarchicalLM(nn.Module):
         nll = F.cross_entropy(logits.reshape(-1, VOCAB_SIZE), targets.reshape(-1), ignore_index=-100, reduction="none")
         return nll.view(b, t + 1).sum(1)
 
-    @torch.no_grad()
     def log_prob(self, texts: Sequence[str | bytes], *, end_of_text: bool = True, batch_size: int = 16) -> list[float]:
         """log p (nats) of each text: every byte, and the end of the text when `end_of_text`.
 
@@ -279,25 +272,7 @@ class HierarchicalLM(nn.Module):
             >>> [round(v / math.log(259), 0) for v in lp]  # about uniform over the 257 symbols before training
             [-3.0, -2.0]
         """
-        was_training = self.training
-        self.eval()
-        texts = list(texts)
-        out: list[float] = []
-        for start in range(0, len(texts), batch_size):
-            out.extend((-self.nll(self.make_batch(texts[start : start + batch_size]), end_of_text=end_of_text)).double().tolist())
-        self.train(was_training)
-        return out
-
-    def bits_per_byte(self, texts: Sequence[str | bytes], *, end_of_text: bool = True, batch_size: int = 16) -> float:
-        """-sum log2 p(text) / sum bytes over `texts` (see `log_prob`).
-
-        Raises:
-            TokfreeError: no bytes at all, or as `log_prob`.
-        """
-        n_bytes = sum(len(as_bytes(t, "text")) for t in texts)
-        if n_bytes == 0:
-            raise TokfreeError("bits_per_byte needs at least one byte of text")
-        return -sum(self.log_prob(texts, end_of_text=end_of_text, batch_size=batch_size)) / math.log(2) / n_bytes
+        return super().log_prob(texts, end_of_text=end_of_text, batch_size=batch_size)
 
     @torch.no_grad()
     def next_byte_log_probs(self, prefix: str | bytes) -> Tensor:
@@ -396,18 +371,5 @@ class HierarchicalLM(nn.Module):
             ...     HierarchicalLM.load(folder).config == config
             True
         """
-        save_model(folder, format_tag=_FORMAT, version=_VERSION, config=self.config, model=self)
-
-    @classmethod
-    def load(cls, folder: str | os.PathLike[str], *, device: Device = "cpu") -> HierarchicalLM:
-        """Reads a model written by `save`, in eval mode.
-
-        Raises:
-            TokfreeError: a missing or unreadable file, a config of another format or version or
-                with bad fields, or weights with a missing, extra, misshapen or non-float32 tensor.
-        """
-        model = load_model(
-            folder, format_tag=_FORMAT, version=_VERSION, config_cls=HierarchicalLMConfig, build=lambda c: cls(c), what="HierarchicalLM"
-        )
-        return model.to(device).eval()
+        super().save(folder)
 

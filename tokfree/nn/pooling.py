@@ -43,8 +43,9 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from tokfree.errors import TokfreeError
-from tokfree.nn._modelfile import check_dropout, check_heads, check_positive_int, load_model, save_model
+from tokfree.nn._modelfile import check_dropout, check_heads, check_positive_int
 from tokfree.nn._segment import as_bytes, split_bytes, split_bytes_online
+from tokfree.nn._wordlm import WordLevelLM
 from tokfree.nn.byte_tokenizer import ByteTokenizer
 from tokfree.nn.layers import Block, CrossAttention, RMSNorm, SwiGLU, swiglu_width
 from tokfree.nn.shortening import boundaries_to_segment_ids, gather_positions, pool_segments
@@ -593,7 +594,7 @@ class WordPoolOutput:
     targets: Tensor
 
 
-class WordPoolLM(nn.Module):
+class WordPoolLM(WordLevelLM):
     """A causal LM over pooled words with a per-word byte decoder (see the module docstring).
 
     Args:
@@ -611,6 +612,11 @@ class WordPoolLM(nn.Module):
         >>> 9.0 < model.bits_per_byte(["Hello, world!"]) < 11.0
         True
     """
+
+    _FORMAT = "tokfree.WordPoolLM"
+    _VERSION = 1
+    _CONFIG_CLS = WordPoolLMConfig
+    _NAME = "WordPoolLM"
 
     def __init__(self, config: WordPoolLMConfig, *, device: Device = "cpu", seed: int | None = None) -> None:
         super().__init__()
@@ -637,15 +643,6 @@ class WordPoolLM(nn.Module):
         self.head = None if c.tie_embeddings else nn.Linear(c.d_byte, VOCAB_SIZE, bias=False)
         _init_weights(self, seed, c.n_layers + c.n_encoder_layers + c.n_decoder_layers)
         self.to(device)
-
-    @property
-    def device(self) -> torch.device:
-        """The device of the weights."""
-        return self.byte_embed.weight.device
-
-    def num_parameters(self) -> int:
-        """The number of weights."""
-        return sum(p.numel() for p in self.parameters())
 
     def make_batch(self, texts: Sequence[str | bytes]) -> WordBatch:
         """`batch_words(texts, max_word_bytes=config.max_word_bytes)` on the model's device.
@@ -817,7 +814,6 @@ class WordPoolLM(nn.Module):
             total = total.index_add(0, rows[index], flat.view(targets.shape).sum(1))
         return total
 
-    @torch.no_grad()
     def log_prob(self, texts: Sequence[str | bytes], *, end_of_text: bool = True, batch_size: int = 16) -> list[float]:
         """log p (nats) of each text's word sequence: every byte, every end-of-word (and the end).
 
@@ -832,25 +828,7 @@ class WordPoolLM(nn.Module):
         Raises:
             TokfreeError: a text with more than max_words words.
         """
-        was_training = self.training
-        self.eval()
-        out: list[float] = []
-        texts = list(texts)
-        for start in range(0, len(texts), batch_size):
-            out.extend((-self.nll(self.make_batch(texts[start : start + batch_size]), end_of_text=end_of_text)).double().tolist())
-        self.train(was_training)
-        return out
-
-    def bits_per_byte(self, texts: Sequence[str | bytes], *, end_of_text: bool = True, batch_size: int = 16) -> float:
-        """-sum log2 p(text) / sum bytes over `texts` (see `log_prob`).
-
-        Raises:
-            TokfreeError: no bytes at all, or as `log_prob`.
-        """
-        n_bytes = sum(len(as_bytes(t, "text")) for t in texts)
-        if n_bytes == 0:
-            raise TokfreeError("bits_per_byte needs at least one byte of text")
-        return -sum(self.log_prob(texts, end_of_text=end_of_text, batch_size=batch_size)) / math.log(2) / n_bytes
+        return super().log_prob(texts, end_of_text=end_of_text, batch_size=batch_size)
 
     @torch.no_grad()
     def next_word_log_probs(self, context: str | bytes, words: Sequence[str | bytes], *, batch_size: int = 4096) -> Tensor:
@@ -915,19 +893,4 @@ class WordPoolLM(nn.Module):
             ...     WordPoolLM.load(folder).config == config
             True
         """
-        save_model(folder, format_tag=_FORMAT, version=_VERSION, config=self.config, model=self)
-
-    @classmethod
-    def load(cls, folder: str | os.PathLike[str], *, device: Device = "cpu") -> WordPoolLM:
-        """Reads a model written by `save`, in eval mode.
-
-        Raises:
-            TokfreeError: a missing or unreadable file, a config of another format or version or
-                with bad fields, or weights with a missing, extra, misshapen or non-float32 tensor.
-        """
-        model = load_model(folder, format_tag=_FORMAT, version=_VERSION, config_cls=WordPoolLMConfig, build=lambda c: cls(c), what="WordPoolLM")
-        return model.to(device).eval()
-
-
-_FORMAT = "tokfree.WordPoolLM"
-_VERSION = 1
+        super().save(folder)
