@@ -25,8 +25,8 @@ Everything is measured on `domain_documents(data, "code", "heldout")` with one s
    `--prompt-bytes` bytes from a line start, suffix = the next 8 bytes after the span;
    `fim(mode="plain", max_bytes=12, temperature=0, suffix_ends_text=False)` for each method; exact
    match of the middle.
-2b. FIM with a FIM-trained pair (`train_lm --pair 1024,4096 --fim-rate 0.5 --steps 800`, trained
-   into `--fim-cache` unless `--fim-models DIR`): `--infill` identifier infills (cut inside an
+2b. FIM with FIM-trained models (`train_lm --pair <--fim-sizes> --fim-rate 0.5 --steps 800`,
+   trained into `--fim-cache` unless `--fim-models DIR`; default bpe-1024 only): `--infill` identifier infills (cut inside an
    identifier, middle = the rest of it, suffix = the next 64 bytes); `fim(mode="spm")` per method,
    exact match (with and without the stop) and `fim_score` bits per byte.
 3. Ensemble: `--snippets` snippets of `--snippet-bytes` bytes (from line starts, each scored as the
@@ -87,13 +87,13 @@ def log(message: str) -> None:
 FIM_TRAINING = ["--fim-rate", "0.5", "--steps", "800"]
 
 
-def ensure_models(models: Path | None, cache: Path, extra: list[str] = (), minutes: int = 8) -> Path:
+def ensure_models(models: Path | None, cache: Path, extra: list[str] = (), minutes: int = 8, sizes: tuple[int, ...] = SIZES) -> Path:
     folder = models or cache
-    if all((folder / f"bpe-{v}" / "model.safetensors").exists() for v in SIZES):
+    if all((folder / f"bpe-{v}" / "model.safetensors").exists() for v in sizes):
         return folder
     if models is not None:
-        raise SystemExit(f"{models}: expected bpe-1024/ and bpe-4096/ with model.safetensors")
-    command = [sys.executable, "-m", "tokfree.training.train_lm", "--pair", "1024,4096", *extra,
+        raise SystemExit(f"{models}: expected " + ", ".join(f"bpe-{v}/" for v in sizes) + " with model.safetensors")
+    command = [sys.executable, "-m", "tokfree.training.train_lm", "--pair", ",".join(map(str, sizes)), *extra,
                "--data", str(DATA / "_domain/code/train.jsonl.gz"), "--heldout", str(DATA / "_domain/code/heldout.jsonl.gz"), "--out", str(cache)]
     log(f"training a code pair (~{minutes} min): " + " ".join(command))
     subprocess.run(command, check=True, cwd=ROOT)
@@ -394,6 +394,7 @@ def plot(summary: list[dict], infill_summary: list[dict], path: Path) -> None:
     colors = {"naive": "#d95f02", "healing": "#7570b3", "byte": "#1b9e77"}
     figure, axes = plt.subplots(1, 3, figsize=(15, 4.5))
     groups = [(m, c) for m in ("bpe-1024", "bpe-4096") for c in ("mid-token", "boundary")]
+    fim_groups = [(m, c) for m in sorted({r["model"] for r in infill_summary}) for c in ("mid-token", "boundary")]
     for ax, metric, title in ((axes[0], "EM 8 bytes", "greedy completion: exact match of the next 8 bytes"),
                               (axes[1], "bits/byte (24 B)", "score_continuation: bits/byte of the true next 24 bytes")):
         width = 0.27
@@ -410,12 +411,12 @@ def plot(summary: list[dict], infill_summary: list[dict], path: Path) -> None:
         ax.legend(fontsize=8)
     for j, method in enumerate(METHODS):
         ys = []
-        for model, cut in groups:
+        for model, cut in fim_groups:
             row = next((r for r in infill_summary if r["model"] == model and r["prefix ends"] == cut and r["method"] == method), None)
             ys.append(row["EM middle bytes"] if row else 0.0)
-        bars = axes[2].bar([g + (j - 1) * 0.27 for g in range(len(groups))], ys, 0.26, label=method, color=colors[method])
+        bars = axes[2].bar([g + (j - 1) * 0.27 for g in range(len(fim_groups))], ys, 0.26, label=method, color=colors[method])
         axes[2].bar_label(bars, fmt="%.2f", fontsize=7, padding=2)
-    axes[2].set_xticks(range(len(groups)), [f"{m}\nprefix ends {c}" for m, c in groups], fontsize=8)
+    axes[2].set_xticks(range(len(fim_groups)), [f"FIM {m}\nprefix ends {c}" for m, c in fim_groups], fontsize=8)
     axes[2].set_title("FIM-trained models (SPM): the middle's bytes generated exactly", fontsize=9)
     axes[2].margins(y=0.15)
     axes[2].legend(fontsize=8)
@@ -430,7 +431,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--cache", type=Path, default=Path(__file__).resolve().parent / ".corpus" / "bytelevel-code-pair")
     parser.add_argument("--fim-models", type=Path, default=None, help="a FIM-trained pair (train_lm --pair 1024,4096 --fim-rate 0.5 --steps 800)")
     parser.add_argument("--fim-cache", type=Path, default=Path(__file__).resolve().parent / ".corpus" / "bytelevel-fim-pair")
-    parser.add_argument("--infill", type=int, default=200, help="identifier infills for the FIM-trained pair")
+    parser.add_argument("--fim-sizes", default="1024", help="vocabulary sizes of the FIM-trained models (comma-separated)")
+    parser.add_argument("--infill", type=int, default=160, help="identifier infills for the FIM-trained models")
     parser.add_argument("--cuts", type=int, default=120)
     parser.add_argument("--fim", type=int, default=24)
     parser.add_argument("--snippets", type=int, default=24)
@@ -444,11 +446,12 @@ def main(argv: list[str] | None = None) -> None:
     torch.manual_seed(args.seed)
     rng = random.Random(args.seed)
     folder = ensure_models(args.models, args.cache)
-    fim_folder = ensure_models(args.fim_models, args.fim_cache, FIM_TRAINING, minutes=16)
+    fim_sizes = tuple(int(v) for v in args.fim_sizes.split(","))
+    fim_folder = ensure_models(args.fim_models, args.fim_cache, FIM_TRAINING, minutes=8 * len(fim_sizes), sizes=fim_sizes)
     docs = [d.encode() for d in domain_documents(DATA, "code", "heldout")]
     device = "cpu"
     models = {size: load(folder, size, device) for size in SIZES}
-    fim_models = {size: load(fim_folder, size, device) for size in SIZES}
+    fim_models = {size: load(fim_folder, size, device) for size in fim_sizes}
     paths = {"models": str(folder), "cache": str(args.cache), "fim_models": str(fim_folder), "fim_cache": str(args.fim_cache), "results": str(args.results)}
     recorder = harness.Recorder("bytelevel", vars(args) | paths, results_dir=args.results)
     started_all = time.perf_counter()
@@ -515,9 +518,9 @@ def main(argv: list[str] | None = None) -> None:
     results = args.results
     results.mkdir(parents=True, exist_ok=True)
     plot(summary, infill_summary, results / "bytelevel.png")
-    fim_logs = {size: json.loads((fim_folder / f"bpe-{size}" / "training.json").read_text()) for size in SIZES}
-    fim_mid = {f"bpe-{size}": sum(r["mid"] for r in infill_rows if r["model"] == f"bpe-{size}" and r["method"] == "byte") / len(infill) for size in SIZES}
-    infill_examples = [r for r in infill_rows if r["model"] == "bpe-4096" and r["mid"]][: 3 * 4]
+    fim_logs = {size: json.loads((fim_folder / f"bpe-{size}" / "training.json").read_text()) for size in fim_sizes}
+    fim_mid = {size: sum(r["mid"] for r in infill_rows if r["model"] == f"bpe-{size}" and r["method"] == "byte") / len(infill) for size in fim_sizes}
+    infill_examples = [r for r in infill_rows if r["model"] == f"bpe-{fim_sizes[-1]}" and r["mid"]][: 3 * 4]
     command = "python benchmarks/bytelevel.py " + " ".join(a if " " not in a else repr(a) for a in (argv if argv is not None else sys.argv[1:]))
     gpu_note = "measured" if torch.cuda.is_available() else "n/a (no CUDA on this machine)"
     lines = [
@@ -584,18 +587,17 @@ def main(argv: list[str] | None = None) -> None:
         "",
         "## 2b. Fill-in-the-middle with FIM-trained models (`fim(mode='spm')`)",
         "",
-        f"Models: `{fim_folder}`, the same pair settings trained with `{' '.join(FIM_TRAINING)}`: half the training rows are SPM "
+        f"Models: `{fim_folder}`, the same settings as the pair, trained with `{' '.join(FIM_TRAINING)}`: half the training rows are SPM "
         "examples `[S] <PRE> <SUF> suffix <MID> prefix middle [S]` split at a *token* boundary of the document's own tokenization "
         "(`tokfree.training.fim`); token-level held-out bits/byte (left-to-right text) "
-        + " / ".join(f"{fim_logs[s]['heldout_bits_per_byte']:.3f}" for s in SIZES) + " for bpe-1024 / bpe-4096 "
-        f"({fim_logs[SIZES[0]]['seconds'] / 60:.1f} / {fim_logs[SIZES[1]]['seconds'] / 60:.1f} min of training each).",
+        + "; ".join(f"bpe-{v}: {fim_logs[v]['heldout_bits_per_byte']:.3f} ({fim_logs[v]['seconds'] / 60:.0f} min of training on a "
+                    "shared machine)" for v in fim_sizes) + ".",
         "",
         f"{len(infill)} identifier infills: a cut at a uniformly random byte inside an identifier-like run ([A-Za-z0-9_], at least "
         "one byte of it before and after the cut); the middle is the rest of the run (mean "
         f"{sum(len(m) for _, m, _ in infill) / len(infill):.1f} bytes), the prefix from the first line start at or after 128 bytes "
         "before the cut, the suffix the next 64 bytes. The prefix ends mid-token (no token of the model's encoding of prefix + "
-        f"middle + 16 bytes starts at the cut) for {fim_mid['bpe-1024']:.0%} (bpe-1024) / {fim_mid['bpe-4096']:.0%} (bpe-4096) "
-        "of them. Context `<PRE> <SUF> enc(suffix) <MID>`, then: *naive* greedy tokens after enc(prefix); *healing* backs off the "
+        "middle + 16 bytes starts at the cut) for " + ", ".join(f"{fim_mid[v]:.0%} (bpe-{v})" for v in fim_sizes) + " of them. Context `<PRE> <SUF> enc(suffix) <MID>`, then: *naive* greedy tokens after enc(prefix); *healing* backs off the "
         "prefix's last token and constrains the first generated token to extend it; *byte* `ByteLM.prefill(prefix, end='boundary')` "
         "and greedy bytes. Each generates until the model's end-of-middle token ([S]) or len(middle) + 1 bytes. *EM middle*: the "
         "output is exactly the middle (the model also stops there); *EM middle bytes*: the output starts with the middle (where "
@@ -605,7 +607,7 @@ def main(argv: list[str] | None = None) -> None:
         "",
         harness.markdown_table(infill_summary, ["model", "prefix ends", "method", "n", "EM middle", "EM middle bytes", "EM first byte", "bits/byte (middle + end)", "score -inf", "s per span"]),
         "",
-        "Examples (bpe-4096, prefix ends mid-token; truth / naive / healing / byte):",
+        f"Examples (FIM bpe-{fim_sizes[-1]}, prefix ends mid-token; truth / naive / healing / byte):",
         "",
         *[f"- `{g[0]['truth']!r}`: " + " / ".join(f"`{r['out']!r}`" for r in g) for g in (infill_examples[k : k + 3] for k in range(0, len(infill_examples), 3))],
         "",
