@@ -83,3 +83,66 @@ def test_mrt5_runs_report_their_models():
     assert measured["deletion ratio"] == pytest.approx(encoding.deletion_ratio)
     assert measured["encoder length / input"] == pytest.approx(float(encoding.key_mask.sum()) / float(mask.sum()))
     assert 0 < measured["ce"] < 10
+
+
+def test_continuation_pairs_cut_at_word_starts_and_noise_only_the_context():
+    docs = [d * 3 for d in DOCS]
+    pairs = bm.continuation_pairs(docs, rate=0.2, seed=1, context_chars=40, target_chars=12)
+    assert len(pairs) > 10
+    assert bm.continuation_pairs(docs, rate=0.2, seed=1, context_chars=40, target_chars=12) == pairs  # seeded
+    for p in pairs:
+        assert any(p.context + p.target in d for d in docs)  # the target follows its context in a document
+        assert p.target[0] == " " and p.target[1].isalpha() and not p.context[-1].isspace()
+        assert 40 - 16 <= len(p.context) < 40 and len(p.target) >= 12  # from the first word start within 40 chars
+    assert sum(p.noisy_context != p.context for p in pairs) > len(pairs) // 2
+    assert all(p.noisy_context.count(" ") == p.context.count(" ") for p in pairs)  # typo_noise keeps whitespace
+
+
+def _direct_token_score(model, tok, pairs, noisy):
+    """-log p(target | context) by one forward per pair, summed in bits, over target bytes."""
+    from tokfree.training.train_lm import separator_id
+
+    total = 0.0
+    for p in pairs:
+        context = [separator_id(tok), *tok.encode(p.noisy_context if noisy else p.context, disallowed_special=())]
+        target = tok.encode(p.target, disallowed_special=())
+        ids = torch.tensor([context + target])
+        with torch.no_grad():
+            logp = torch.log_softmax(model(ids[:, :-1]).double(), -1)[0]
+        total -= sum(float(logp[len(context) - 1 + j, t]) for j, t in enumerate(target))
+    return total / math.log(2) / sum(len(p.target.encode()) for p in pairs)
+
+
+@pytest.mark.parametrize("noisy", [False, True])
+def test_continuation_score_of_a_token_model_equals_a_direct_sum(noisy):
+    budget = bm.Budget(steps=2, batch_size=2, positions=96, lr=1e-3, d_model=32, n_layers=1, n_heads=2)
+    model, tok, _ = bm.train_byte_baseline(DOCS, budget, show_progress=False)
+    pairs = bm.continuation_pairs(DOCS, rate=0.1, seed=0, context_chars=30, target_chars=10)[:7]
+    got = bm.continuation_bits_per_byte(model, pairs, noisy=noisy, tokenizer=tok, batch_size=3)
+    assert got == pytest.approx(_direct_token_score(model, tok, pairs, noisy), rel=1e-6)
+
+
+@pytest.mark.parametrize("kind", bm.WORD_MODELS)
+def test_continuation_score_of_a_word_model_equals_its_byte_log_probs(kind):
+    model, _ = bm.train_word_model(kind, DOCS, TINY, show_progress=False)
+    pairs = bm.continuation_pairs(DOCS, rate=0.1, seed=0, context_chars=20, target_chars=6)[:5]
+    pairs = [p for p in pairs if len(bm.word_windows([p.noisy_context + p.target], 100, max_word_bytes=8)) == 1]
+    got = bm.continuation_bits_per_byte(model, pairs, noisy=True, batch_size=2)
+    # Independent paths: chained next-byte probabilities (HAT), chained next-word probabilities (pool).
+    nats = 0.0
+    for p in pairs:
+        data, skip = (p.noisy_context + p.target).encode(), len(p.noisy_context.encode())
+        if kind == "hat":
+            nats -= sum(float(model.next_byte_log_probs(data[:i])[data[i]]) for i in range(skip, len(data)))
+        else:
+            bounds = [b for b in word_boundaries(data.decode(), max_bytes=8) if b >= skip]
+            nats -= sum(float(model.next_word_log_probs(data[:a], [data[a:b]])[0]) for a, b in zip(bounds, bounds[1:]))
+    assert got == pytest.approx(nats / math.log(2) / sum(len(p.target.encode()) for p in pairs), rel=1e-4)
+
+
+def test_continuation_longer_than_the_window_raises():
+    budget = bm.Budget(steps=1, batch_size=2, positions=16, lr=1e-3, d_model=32, n_layers=1, n_heads=2)
+    model, tok, _ = bm.train_byte_baseline(DOCS, budget, show_progress=False)
+    pairs = bm.continuation_pairs(DOCS, rate=0.1, seed=0, context_chars=30, target_chars=20)[:2]
+    with pytest.raises(bm.TokfreeError, match="does not fit the model's window of 16"):
+        bm.continuation_bits_per_byte(model, pairs, noisy=False, tokenizer=tok)

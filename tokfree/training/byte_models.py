@@ -21,8 +21,11 @@ point of shortening the sequence the backbone sees. The byte encoders/decoders o
 Held-out bits per byte (`heldout_bits_per_byte`): every byte of the held-out documents is scored
 once, in consecutive windows of the model's own training window (the token models by
 `evaluate_lm`, which also pays for each document's end token: 1 token per document, negligible),
-so the numbers are comparable: the same bytes, whatever the unit. Noise robustness: the same
-measurement on the held-out documents after `typo_noise(rate, seed)`.
+so the numbers are comparable: the same bytes, whatever the unit. Noise robustness, two ways: the
+same measurement on the held-out documents after `typo_noise(rate, seed)` (which also charges the
+typos themselves, unpredictable for every model), and `continuation_bits_per_byte`: the clean text
+that follows a context with typos (`continuation_pairs`), against the same text after the clean
+context, which isolates how much a damaged input hurts the model's reading of it.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from tokfree.errors import TokfreeError
@@ -42,10 +46,10 @@ from tokfree.nn.hierarchical import HierarchicalLM, HierarchicalLMConfig
 from tokfree.nn.lm import CausalLM, CausalLMConfig
 from tokfree.nn.pooling import WordPoolLM, WordPoolLMConfig
 from tokfree.tokenizer import Tokenizer
-from tokfree.training.train_lm import evaluate_lm, train_lm
+from tokfree.training.train_lm import evaluate_lm, separator_id, train_lm
 from tokfree.words import word_boundaries_batch
 
-__all__ = ["Budget", "ModelRun", "WORD_MODELS", "heldout_bits_per_byte", "noisy_docs", "train_byte_baseline", "train_bpe_baseline", "train_word_model", "word_windows"]
+__all__ = ["Budget", "ContinuationPair", "ModelRun", "WORD_MODELS", "continuation_bits_per_byte", "continuation_pairs", "heldout_bits_per_byte", "noisy_docs", "train_byte_baseline", "train_bpe_baseline", "train_word_model", "word_windows"]
 
 #: The word-level models this module trains, by name.
 WORD_MODELS = ("pool", "hat")
@@ -77,6 +81,8 @@ class ModelRun:
     train_loss: list[float] = field(default_factory=list)  # nats per byte (word models) or per token (token models)
     heldout_bpb: float | None = None
     noisy_bpb: float | None = None
+    continuation_bpb: float | None = None  # clean continuations after clean contexts
+    noisy_context_bpb: float | None = None  # the same continuations after contexts with typos
     bytes_per_position: float | None = None
 
     def to_dict(self) -> dict[str, object]:
@@ -234,6 +240,92 @@ def heldout_bits_per_byte(model: torch.nn.Module, docs: Sequence[str], budget: B
         batch = model.make_batch(windows[start : start + batch_size])
         total += float(model.nll(batch, end_of_text=False).sum())
         n_bytes += batch.n_bytes
+    return total / math.log(2) / n_bytes
+
+
+@dataclass(frozen=True)
+class ContinuationPair:
+    """A held-out context and the clean text after it; `noisy_context` is the context after typos."""
+
+    context: str
+    noisy_context: str
+    target: str
+
+
+def _is_cut(doc: str, i: int) -> bool:
+    # " " + letter after a non-space: every model's unit boundary (a gpt4 pre-token starts at the
+    # space, a HAT word too), so enc(context) + enc(target) is the encoding of their concatenation.
+    return doc[i] == " " and i + 1 < len(doc) and doc[i + 1].isalpha() and i > 0 and not doc[i - 1].isspace()
+
+
+def continuation_pairs(docs: Sequence[str], *, rate: float, seed: int, context_chars: int = 160, target_chars: int = 32) -> list[ContinuationPair]:
+    """Consecutive (context, target) pairs from each document, both ending at a word start: the
+    context runs from the first word start at or after `context_chars` before the cut, the target
+    to the first word start at or after `target_chars` past it. The context alone gets
+    `typo_noise(rate, seed=seed + k)` for the k-th pair; the target stays clean."""
+    from tokfree.eval.noise import typo_noise
+
+    pairs: list[ContinuationPair] = []
+    for doc in docs:
+        cuts = [i for i in range(len(doc)) if _is_cut(doc, i)]
+        at = 0
+        for cut in cuts:
+            if cut < context_chars or cut < at:
+                continue
+            end = next((c for c in cuts if c >= cut + target_chars), None)
+            if end is None:
+                break
+            start = next(c for c in cuts if c >= cut - context_chars)
+            context = doc[start + 1 : cut]  # from the word itself, not its leading space
+            noisy = typo_noise(context, rate, seed=seed + len(pairs))[0]
+            pairs.append(ContinuationPair(context, noisy, doc[cut:end]))
+            at = end
+    return pairs
+
+
+@torch.no_grad()
+def continuation_bits_per_byte(
+    model: torch.nn.Module, pairs: Sequence[ContinuationPair], *, noisy: bool, tokenizer: Tokenizer | None = None, batch_size: int = 16
+) -> float:
+    """Bits per byte of the clean targets given the (clean or noisy) contexts, each pair as the start
+    of a text (BOS / separator + context + target; only the target's bytes are scored).
+
+    Token models (`tokenizer` given) score enc(target)'s tokens after enc(context) (the pairs cut
+    at pre-token boundaries, so that is the text's own encoding); a context too long for the
+    model's window loses tokens from its start, as a sliding window would. Word models (causal):
+    nll(context + target) - nll(context)."""
+    total, n_bytes = 0.0, 0
+    was_training = model.training
+    model.eval()
+    for start in range(0, len(pairs), batch_size):
+        chunk = pairs[start : start + batch_size]
+        contexts = [p.noisy_context if noisy else p.context for p in chunk]
+        n_bytes += sum(len(p.target.encode()) for p in chunk)
+        if tokenizer is None:
+            # Autoregressive: -log p(target | context) = nll(context + target) - nll(context).
+            whole = model.nll(model.make_batch([c + p.target for c, p in zip(contexts, chunk)]), end_of_text=False)
+            total += float(whole.double().sum() - model.nll(model.make_batch(contexts), end_of_text=False).double().sum())
+            continue
+        sep = separator_id(tokenizer)
+        limit = model.config.max_len
+        rows, scored = [], []
+        for c, p in zip(contexts, chunk):
+            ctx = [sep, *tokenizer.encode(c, allowed_special=(), disallowed_special=())]
+            tgt = tokenizer.encode(p.target, allowed_special=(), disallowed_special=())
+            if len(tgt) >= limit:
+                raise TokfreeError(f"a continuation of {len(tgt)} tokens does not fit the model's window of {limit}; use shorter targets")
+            ids = (ctx + tgt)[-(limit + 1) :]
+            rows.append(ids)
+            scored.append(len(tgt))
+        width = max(len(r) for r in rows) - 1
+        x = torch.zeros((len(rows), width), dtype=torch.long)
+        for i, r in enumerate(rows):
+            x[i, : len(r) - 1] = torch.tensor(r[:-1])
+        logp = F.log_softmax(model(x.to(model.device)).double(), dim=-1)
+        for i, (r, k) in enumerate(zip(rows, scored)):
+            positions = torch.arange(len(r) - 1 - k, len(r) - 1, device=logp.device)
+            total -= float(logp[i, positions, torch.tensor(r[-k:], device=logp.device)].sum())
+    model.train(was_training)
     return total / math.log(2) / n_bytes
 
 
