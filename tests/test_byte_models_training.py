@@ -146,3 +146,31 @@ def test_continuation_longer_than_the_window_raises():
     pairs = bm.continuation_pairs(DOCS, rate=0.1, seed=0, context_chars=30, target_chars=20)[:2]
     with pytest.raises(bm.TokfreeError, match="does not fit the model's window of 16"):
         bm.continuation_bits_per_byte(model, pairs, noisy=False, tokenizer=tok)
+
+
+def test_mrt5_controls_override_the_gate():
+    docs = [d.encode() for d in DOCS]
+    model, _, _ = mrt5_runs.train_mrt5(docs, None, steps=2, seed=0, batch_size=2, window=48, show_progress=False)
+    pairs = mrt5_runs.span_pairs(mrt5_runs._windows(docs, 48), random.Random(0))
+    rows = len(pairs)
+    everything = mrt5_runs.evaluate(model, pairs, control="all")
+    n_real = sum(len(inp) + 1 for inp, _ in pairs)  # collate_pairs appends eos to the input
+    assert everything["encoder length / input"] == pytest.approx(rows / n_real)  # one kept byte per row
+    half = mrt5_runs.evaluate(model, pairs, control="random", rate=0.5, seed=3)
+    assert 0.4 < half["deletion ratio"] < 0.6
+    assert mrt5_runs.evaluate(model, pairs, control="random", rate=0.5, seed=3) == half  # seeded
+    with pytest.raises(ValueError, match="control='x'"):
+        mrt5_runs.evaluate(model, pairs, control="x")
+
+
+@pytest.mark.parametrize("task", ["spans", "denoise", "prefix"])
+def test_mrt5_task_pairs(task):
+    texts = [bytes(range(97, 97 + 26)) * 4]
+    (inp, tgt), = mrt5_runs.task_pairs(task, texts, random.Random(0), mean_span=3)
+    if task == "prefix":
+        assert inp + tgt == list(texts[0]) and len(tgt) == mrt5_runs.PREFIX_TARGET
+    elif task == "denoise":
+        assert tgt == list(texts[0]) and any(i in mrt5_runs.SENTINELS for i in inp)
+    else:
+        assert inp[0] not in mrt5_runs.SENTINELS or tgt[0] == inp[0]
+        assert len(inp) + len(tgt) == len(texts[0]) + 2 * sum(i in mrt5_runs.SENTINELS for i in inp)

@@ -48,9 +48,36 @@ class MrT5Results:
     settings: dict[str, object] = field(default_factory=dict)
 
 
-def span_pairs(texts: list[bytes], rng: random.Random) -> list[tuple[list[int], list[int]]]:
-    """(input ids, target ids) of span corruption for each text."""
-    return [corrupt_spans(t, sentinel_ids=SENTINELS, rng=rng) for t in texts]
+def span_pairs(texts: list[bytes], rng: random.Random, *, mean_span: float = 20.0) -> list[tuple[list[int], list[int]]]:
+    """(input ids, target ids) of span corruption (15% of the bytes, spans of `mean_span` on average) for each text."""
+    return [corrupt_spans(t, sentinel_ids=SENTINELS, mean_span=mean_span, rng=rng) for t in texts]
+
+
+#: Bytes the decoder writes in the "prefix" task (the rest of the window is the encoder's input).
+PREFIX_TARGET = 64
+
+
+def prefix_pairs(texts: list[bytes], rng: random.Random | None = None) -> list[tuple[list[int], list[int]]]:
+    """T5's prefix-LM objective: the encoder reads all but the last `PREFIX_TARGET` bytes of each
+    text, the decoder writes those (windows start anywhere, so the cut usually falls mid-word)."""
+    return [(list(t[:-PREFIX_TARGET]), list(t[-PREFIX_TARGET:])) for t in texts]
+
+
+def denoise_pairs(texts: list[bytes], rng: random.Random, *, mean_span: float = 20.0) -> list[tuple[list[int], list[int]]]:
+    """BART-style denoising: the span-corrupted text in, the whole original text out (most target
+    bytes are copies of input bytes, so the decoder depends on the encoder for nearly everything)."""
+    return [(corrupt_spans(t, sentinel_ids=SENTINELS, mean_span=mean_span, rng=rng)[0], list(t)) for t in texts]
+
+
+def task_pairs(task: str, texts: list[bytes], rng: random.Random, *, mean_span: float = 20.0) -> list[tuple[list[int], list[int]]]:
+    """(input, target) pairs of `task`: "spans" (`span_pairs`), "denoise" (`denoise_pairs`) or "prefix" (`prefix_pairs`)."""
+    if task == "spans":
+        return span_pairs(texts, rng, mean_span=mean_span)
+    if task == "denoise":
+        return denoise_pairs(texts, rng, mean_span=mean_span)
+    if task == "prefix":
+        return prefix_pairs(texts)
+    raise ValueError(f"task={task!r}: choose 'spans' or 'prefix'")
 
 
 def _windows(docs: list[bytes], window: int) -> list[bytes]:
@@ -64,20 +91,28 @@ def config_for(window: int) -> MrT5Config:
 
 def train_mrt5(
     docs: list[bytes], target: float | None, *, steps: int, seed: int, device: str = "cpu", batch_size: int = 16, window: int = 256,
-    lr: float = 2e-3, kp: float = 0.5, ki: float = 2e-3, show_progress: bool = True,
+    lr: float = 2e-3, kp: float = 0.5, ki: float = 2e-3, show_progress: bool = True, mean_span: float = 20.0,
+    init: MrT5 | None = None, delay: int | None = None, task: str = "spans", gate_bias_trainable: bool = True,
 ) -> tuple[MrT5, dict[str, list[float]], float]:
     """Trains an MrT5 on span corruption; `target` None = no deletion regulariser (the baseline).
+
+    `init` continues from a trained model's weights (a copy; the paper's MrT5 starts from ByT5),
+    `delay` is the controller's wait in steps (None: a third of the steps).
 
     Returns:
         The model (eval mode), its curves (ce, deletion ratio, alpha per step) and the seconds taken.
     """
     config = config_for(window)
     model = MrT5(config, device=device, seed=seed)
-    gate = list(model.gate.parameters())
+    if init is not None:
+        model.load_state_dict(init.state_dict())
+    model.gate.proj.bias.requires_grad_(gate_bias_trainable)
+    gate = [p for p in model.gate.parameters() if p.requires_grad]
     rest = [p for name, p in model.named_parameters() if not name.startswith("gate.")]
     optimizer = torch.optim.AdamW([{"params": rest, "lr": lr}, {"params": gate, "lr": lr / 10}], lr=lr, betas=(0.9, 0.95), weight_decay=0.01)
     base_lrs = [lr, lr / 10]
-    controller = PIController(target, kp=kp, ki=ki, delay=steps // 3, min_alpha=-1.0) if target is not None else None
+    wait = steps // 3 if delay is None else delay
+    controller = PIController(target, kp=kp, ki=ki, delay=wait, min_alpha=-1.0) if target is not None else None
     rng = random.Random(seed)
     weights = [max(0, len(d) - window) for d in docs]
     curves: dict[str, list[float]] = {"ce": [], "ratio": [], "alpha": []}
@@ -93,7 +128,7 @@ def train_mrt5(
         for i in rng.choices(range(len(docs)), weights=weights, k=batch_size):
             start = rng.randrange(len(docs[i]) - window)
             texts.append(docs[i][start : start + window])
-        ids, mask, labels = collate_pairs(span_pairs(texts, rng), config, device=device)
+        ids, mask, labels = collate_pairs(task_pairs(task, texts, rng, mean_span=mean_span), config, device=device)
         alpha = controller.alpha if controller is not None else 0.0
         parts = mrt5_loss(model, ids, labels, mask, alpha=alpha)
         optimizer.zero_grad(set_to_none=True)
@@ -111,16 +146,34 @@ def train_mrt5(
 
 
 @torch.no_grad()
-def evaluate(model: MrT5, pairs: list[tuple[list[int], list[int]]], *, batch_size: int = 32) -> dict[str, float]:
-    """Hard-deletion (eval mode) cross-entropy per target id, deletion ratio and encoder length ratio."""
+def evaluate(
+    model: MrT5, pairs: list[tuple[list[int], list[int]]], *, batch_size: int = 32, control: str | None = None, rate: float = 0.5, seed: int = 0
+) -> dict[str, float]:
+    """Hard-deletion (eval mode) cross-entropy per target id, deletion ratio and encoder length ratio.
+
+    `control` replaces the gate head's decisions (the controls of the deletion experiment):
+    "random" deletes a seeded random `rate` share of the real bytes, "all" deletes every byte (hard
+    deletion then keeps one byte per row: what the decoder gets from an encoder reduced to one
+    position). None uses the model's own gate.
+    """
+    if control not in (None, "random", "all"):
+        raise ValueError(f"control={control!r}: choose None, 'random' or 'all'")
+    generator = torch.Generator().manual_seed(seed)
+    k = model.config.gate_scale
     ce_sum = n_targets = deleted = real = enc_len = inp_len = 0.0
     for start in range(0, len(pairs), batch_size):
         ids, mask, labels = collate_pairs(pairs[start : start + batch_size], model.config, device=model.device)
-        parts = mrt5_loss(model, ids, labels, mask, score_weight=0.0, hard_delete=True)
+        gate = None
+        if control == "all":
+            gate = torch.full(ids.shape, k, device=model.device)
+        elif control == "random":
+            drop = torch.rand(ids.shape, generator=generator) < rate
+            gate = torch.where(drop, k, 0.0).to(model.device)
+        parts = mrt5_loss(model, ids, labels, mask, score_weight=0.0, hard_delete=True, gate=gate)
         count = float((labels != model.config.pad_id).sum())
         ce_sum += float(parts.ce) * count
         n_targets += count
-        encoding = model.encode(ids, mask, hard_delete=True)
+        encoding = model.encode(ids, mask, hard_delete=True, gate=gate)
         deleted += float(encoding.deleted.sum())
         real += float(encoding.input_mask.sum())
         enc_len += float(encoding.key_mask.sum())
@@ -144,11 +197,21 @@ def run_all(
         if target is None:
             base_ce = measured["ce"]
         results.curves[name] = curves
+        last = curves["ratio"][-max(1, steps // 3) :]
+        steady = None if target is None else sum(abs(r - target) <= 0.1 for r in last) / len(last)
         results.rows.append({"run": name, "target": target, "parameters": model.num_parameters(), "training s": seconds,
                              "train ratio (last 10%)": sum(curves["ratio"][-max(1, steps // 10) :]) / max(1, steps // 10),
                              "held-out deletion ratio": measured["deletion ratio"],
                              "encoder length / input": measured["encoder length / input"],
+                             "train steps within 0.1 of target (last third)": steady,
                              "held-out CE (nats/target)": measured["ce"], "loss cost": measured["ce"] / base_ce - 1})
+        if target is None:  # how much the encoder's kept bytes matter: the baseline with its gate overridden
+            for control, label in (("random", "no deletion, random 50% deleted at test"), ("all", "no deletion, all but 1 byte/row deleted at test")):
+                m = evaluate(model, pairs, control=control, seed=seed)
+                results.rows.append({"run": label, "target": None, "parameters": model.num_parameters(), "training s": None,
+                                     "train ratio (last 10%)": None, "held-out deletion ratio": m["deletion ratio"],
+                                     "encoder length / input": m["encoder length / input"], "train steps within 0.1 of target (last third)": None,
+                                     "held-out CE (nats/target)": m["ce"], "loss cost": m["ce"] / base_ce - 1})
         if out is not None:
             model.save(Path(out) / ("mrt5-" + name.replace(" ", "-")))
     return results
