@@ -174,3 +174,41 @@ def test_mrt5_task_pairs(task):
     else:
         assert inp[0] not in mrt5_runs.SENTINELS or tgt[0] == inp[0]
         assert len(inp) + len(tgt) == len(texts[0]) + 2 * sum(i in mrt5_runs.SENTINELS for i in inp)
+
+
+def test_unit_starts_by_hand_and_shared_by_noisy_text():
+    assert bm.unit_starts("ab  cd\né f") == [0, 2, 3, 6, 9]  # "ab", " ", " cd", "\né", " f" (é is 2 bytes)
+    assert bm.unit_starts(" x") == [0]
+    text = DOCS[1]
+    for seed in range(20):  # at 30% some one-letter words vanish; the units still pair up
+        noisy = bm.noisy_docs([text], 0.3, seed)[0]
+        assert len(bm.unit_starts(noisy)) == len(bm.unit_starts(text))
+
+
+@pytest.mark.parametrize("kind", ["byte", "pool", "hat"])
+def test_unit_losses_add_up_to_the_heldout_measurement(kind):
+    heldout = [DOCS[0][:200], DOCS[2][:150]]
+    tok = None
+    if kind == "byte":
+        budget = bm.Budget(steps=2, batch_size=2, positions=24, lr=1e-3, d_model=32, n_layers=1, n_heads=2)
+        model, tok, _ = bm.train_byte_baseline(DOCS, budget, show_progress=False)
+    else:
+        budget = TINY
+        model, _ = bm.train_word_model(kind, DOCS, budget, show_progress=False)
+    units = bm.unit_losses(model, heldout, budget, tokenizer=tok, batch_size=3)
+    assert [len(u) for u in units] == [len(bm.unit_starts(d)) for d in heldout]
+    n_bytes = sum(len(d.encode()) for d in heldout)
+    total = bm.heldout_bits_per_byte(model, heldout, budget, tokenizer=tok) * math.log(2) * n_bytes
+    got = sum(float(u.sum()) for u in units)
+    if tok is None:
+        assert got == pytest.approx(total, rel=1e-5)
+    else:  # the token stream also pays for the separators after each document, which belong to no unit
+        assert got < total and got == pytest.approx(total, rel=0.05)
+        # the first unit's loss is its tokens' losses: the byte tokenizer gives one token per byte
+        from tokfree.training.train_lm import separator_id
+
+        ids = [separator_id(tok), *tok.encode(heldout[0], disallowed_special=())][: budget.positions + 1]
+        with torch.no_grad():
+            logp = torch.log_softmax(model(torch.tensor([ids[:-1]])).double(), -1)[0]
+        first = bm.unit_starts(heldout[0])[1]  # the first window holds the whole first unit
+        assert float(units[0][0]) == pytest.approx(-sum(float(logp[j, ids[j + 1]]) for j in range(first)), rel=1e-6)

@@ -49,7 +49,7 @@ from tokfree.tokenizer import Tokenizer
 from tokfree.training.train_lm import evaluate_lm, separator_id, train_lm
 from tokfree.words import word_boundaries_batch
 
-__all__ = ["Budget", "ContinuationPair", "ModelRun", "WORD_MODELS", "continuation_bits_per_byte", "continuation_pairs", "heldout_bits_per_byte", "noisy_docs", "train_byte_baseline", "train_bpe_baseline", "train_word_model", "word_windows"]
+__all__ = ["Budget", "ContinuationPair", "ModelRun", "WORD_MODELS", "continuation_bits_per_byte", "continuation_pairs", "NoiseSplit", "heldout_bits_per_byte", "noise_split", "noisy_docs", "train_bpe_baseline", "train_byte_baseline", "train_word_model", "unit_losses", "unit_starts", "word_windows"]
 
 #: The word-level models this module trains, by name.
 WORD_MODELS = ("pool", "hat")
@@ -83,6 +83,7 @@ class ModelRun:
     noisy_bpb: float | None = None
     continuation_bpb: float | None = None  # clean continuations after clean contexts
     noisy_context_bpb: float | None = None  # the same continuations after contexts with typos
+    noise: dict[str, float] | None = None  # `NoiseSplit` fields
     bytes_per_position: float | None = None
 
     def to_dict(self) -> dict[str, object]:
@@ -327,6 +328,124 @@ def continuation_bits_per_byte(
             total -= float(logp[i, positions, torch.tensor(r[-k:], device=logp.device)].sum())
     model.train(was_training)
     return total / math.log(2) / n_bytes
+
+
+def unit_starts(text: str) -> list[int]:
+    """Byte offsets where each whitespace unit starts: unit 0 is what precedes the first whitespace
+    character, unit k one whitespace character and the non-space run after it (maybe empty).
+    `typo_noise` keeps every whitespace character and only them, so a clean text and its noisy
+    version have the same number of units, unit k of one matching unit k of the other (even when
+    a typo drops a whole one-letter word)."""
+    starts, at = [0], 0
+    for ch in text:
+        if ch.isspace() and at:
+            starts.append(at)
+        at += len(ch.encode("utf-8"))
+    return starts
+
+
+def _to_units(starts: list[int], offsets: np.ndarray, losses: np.ndarray) -> np.ndarray:
+    """Sums `losses` into the units their byte `offsets` fall in."""
+    units = np.searchsorted(np.asarray(starts), offsets, side="right") - 1
+    return np.bincount(units, weights=losses, minlength=len(starts))
+
+
+@torch.no_grad()
+def unit_losses(model: torch.nn.Module, docs: Sequence[str], budget: Budget, *, tokenizer: Tokenizer | None = None, batch_size: int = 8) -> list[np.ndarray]:
+    """The nats of each whitespace unit (`unit_starts`) of each document, from exactly the windows
+    `heldout_bits_per_byte` scores: a token model's tokens go to the unit holding their first byte
+    (the separators between documents to none), a `HierarchicalLM`'s bytes to their unit, a
+    `WordPoolLM`'s words (bytes and end of word) to the unit holding the word."""
+    was_training = model.training
+    model.eval()
+    starts = [unit_starts(d) for d in docs]
+    out = [np.zeros(len(s)) for s in starts]
+    if tokenizer is not None:
+        from tokfree.training.train_lm import _windows, separator_id
+
+        sep = separator_id(tokenizer)
+        encoded = [tokenizer.encode(d, allowed_special=(), disallowed_special=(), offsets=True) for d in docs]
+        stream, owner, offset = [sep], [-1], [0]
+        for k, e in enumerate(encoded):
+            stream += list(e.ids) + [sep]
+            owner += [k] * len(e.ids) + [-1]
+            offset += [a for a, _ in e.offsets] + [0]
+        stream_arr = np.asarray(stream, dtype=np.int64)
+        inputs, targets, mask = _windows(stream_arr, budget.positions)
+        nll = np.zeros(inputs.size)
+        for start in range(0, len(inputs), batch_size):
+            x = torch.from_numpy(inputs[start : start + batch_size]).to(model.device)
+            y = torch.from_numpy(targets[start : start + batch_size]).to(model.device)
+            logits = model(x).double()
+            part = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1), reduction="none").cpu().numpy()
+            nll[start * budget.positions : start * budget.positions + part.size] = part
+        predicted = nll[mask.reshape(-1)]  # stream positions 1, 2, ... in order
+        owner_arr, offset_arr = np.asarray(owner[1:]), np.asarray(offset[1:])
+        for k in range(len(docs)):
+            here = owner_arr == k
+            out[k] = _to_units(starts[k], offset_arr[here], predicted[here])
+        model.train(was_training)
+        return out
+    for k, doc in enumerate(docs):
+        windows = word_windows([doc], budget.positions, max_word_bytes=budget.max_word_bytes)
+        begins = np.cumsum([0] + [len(w) for w in windows[:-1]])
+        for start in range(0, len(windows), batch_size):
+            chunk = windows[start : start + batch_size]
+            batch = model.make_batch(chunk)
+            if isinstance(model, WordPoolLM):
+                result = model(batch, end_of_text=False)
+                flat = F.cross_entropy(result.logits.reshape(-1, result.logits.shape[-1]), result.targets.reshape(-1), ignore_index=-100, reduction="none")
+                per_word = flat.view(result.targets.shape).sum(-1).double().cpu().numpy()  # (B, W + 1)
+                for row, window in enumerate(chunk):
+                    bounds = word_boundaries_batch([window.decode("utf-8")], max_bytes=budget.max_word_bytes)[0]
+                    firsts = begins[start + row] + np.asarray(bounds[:-1])
+                    out[k] += _to_units(starts[k], firsts, per_word[row, : len(firsts)])
+            else:
+                logp = F.log_softmax(model(batch).double(), dim=-1)
+                for row, window in enumerate(chunk):
+                    targets = torch.tensor(list(window), device=logp.device)
+                    per_byte = -logp[row, torch.arange(len(window), device=logp.device), targets].cpu().numpy()
+                    out[k] += _to_units(starts[k], begins[start + row] + np.arange(len(window)), per_byte)
+    model.train(was_training)
+    return out
+
+
+@dataclass(frozen=True)
+class NoiseSplit:
+    """Bits per byte of the units typos left intact and of the ones they damaged, in the clean and
+    in the noisy text (each over its own text's bytes of those units)."""
+
+    intact_clean: float
+    intact_noisy: float
+    damaged_clean: float
+    damaged_noisy: float
+    intact_share: float  # of the clean bytes
+
+    @property
+    def intact_cost(self) -> float:
+        """Relative increase on intact units: what typos nearby cost the bytes they did not touch."""
+        return self.intact_noisy / self.intact_clean - 1
+
+
+def noise_split(model: torch.nn.Module, clean: Sequence[str], noisy: Sequence[str], budget: Budget, *, tokenizer: Tokenizer | None = None) -> NoiseSplit:
+    """`unit_losses` of the clean and the noisy documents, pooled over the units that are equal in
+    both (intact) and the ones that differ (damaged)."""
+    clean_losses = unit_losses(model, clean, budget, tokenizer=tokenizer)
+    noisy_losses = unit_losses(model, noisy, budget, tokenizer=tokenizer)
+    sums = np.zeros((2, 2))  # [intact, damaged] x [clean, noisy] nats
+    sizes = np.zeros((2, 2))  # the same in bytes
+    for c_text, n_text, c_loss, n_loss in zip(clean, noisy, clean_losses, noisy_losses):
+        c_data, n_data = c_text.encode("utf-8"), n_text.encode("utf-8")
+        c_starts, n_starts = unit_starts(c_text) + [len(c_data)], unit_starts(n_text) + [len(n_data)]
+        if len(c_starts) != len(n_starts):
+            raise TokfreeError("the noisy text must keep the clean text's whitespace (typo_noise / ocr_noise do)")
+        for k in range(len(c_loss)):
+            c_unit, n_unit = c_data[c_starts[k] : c_starts[k + 1]], n_data[n_starts[k] : n_starts[k + 1]]
+            row = 0 if c_unit == n_unit else 1
+            sums[row] += (c_loss[k], n_loss[k])
+            sizes[row] += (len(c_unit), len(n_unit))
+    bpb = sums / np.maximum(sizes, 1) / math.log(2)
+    return NoiseSplit(float(bpb[0, 0]), float(bpb[0, 1]), float(bpb[1, 0]), float(bpb[1, 1]), float(sizes[0, 0] / sizes[:, 0].sum()))
 
 
 def noisy_docs(docs: Sequence[str], rate: float, seed: int) -> list[str]:

@@ -84,15 +84,17 @@ def _windows(docs: list[bytes], window: int) -> list[bytes]:
     return [d[i : i + window] for d in docs for i in range(0, len(d) - window + 1, window)]
 
 
-def config_for(window: int) -> MrT5Config:
+def config_for(window: int, *, score_cap: float = 5.0) -> MrT5Config:
     """The experiment's model: 4 encoder layers with the gate after the 2nd, 2 decoder layers, d_model 128."""
-    return MrT5Config(vocab_size=ByteTokenizer.VOCAB_SIZE + N_SENTINELS, d_model=128, n_heads=4, encoder_layers=4, decoder_layers=2, gate_layer=2, max_len=window + 8)
+    return MrT5Config(vocab_size=ByteTokenizer.VOCAB_SIZE + N_SENTINELS, d_model=128, n_heads=4, encoder_layers=4, decoder_layers=2, gate_layer=2,
+                      max_len=window + 8, score_cap=score_cap)
 
 
 def train_mrt5(
     docs: list[bytes], target: float | None, *, steps: int, seed: int, device: str = "cpu", batch_size: int = 16, window: int = 256,
     lr: float = 2e-3, kp: float = 0.5, ki: float = 2e-3, show_progress: bool = True, mean_span: float = 20.0,
     init: MrT5 | None = None, delay: int | None = None, task: str = "spans", gate_bias_trainable: bool = True,
+    score_cap: float = 5.0, score_weight: float = 1.0,
 ) -> tuple[MrT5, dict[str, list[float]], float]:
     """Trains an MrT5 on span corruption; `target` None = no deletion regulariser (the baseline).
 
@@ -102,7 +104,7 @@ def train_mrt5(
     Returns:
         The model (eval mode), its curves (ce, deletion ratio, alpha per step) and the seconds taken.
     """
-    config = config_for(window)
+    config = config_for(window, score_cap=score_cap)
     model = MrT5(config, device=device, seed=seed)
     if init is not None:
         model.load_state_dict(init.state_dict())
@@ -130,7 +132,7 @@ def train_mrt5(
             texts.append(docs[i][start : start + window])
         ids, mask, labels = collate_pairs(task_pairs(task, texts, rng, mean_span=mean_span), config, device=device)
         alpha = controller.alpha if controller is not None else 0.0
-        parts = mrt5_loss(model, ids, labels, mask, alpha=alpha)
+        parts = mrt5_loss(model, ids, labels, mask, alpha=alpha, score_weight=score_weight)
         optimizer.zero_grad(set_to_none=True)
         parts.loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
