@@ -49,7 +49,7 @@ from tokfree.tokenizer import Tokenizer
 from tokfree.training.train_lm import evaluate_lm, separator_id, train_lm
 from tokfree.words import word_boundaries_batch
 
-__all__ = ["Budget", "ContinuationPair", "ModelRun", "WORD_MODELS", "continuation_bits_per_byte", "continuation_pairs", "NoiseSplit", "heldout_bits_per_byte", "noise_split", "noisy_docs", "train_bpe_baseline", "train_byte_baseline", "train_word_model", "unit_losses", "unit_starts", "word_windows"]
+__all__ = ["Budget", "ContinuationPair", "ModelRun", "WORD_MODELS", "NoiseSplit", "continuation_bits_per_byte", "continuation_pairs", "heldout_bits_per_byte", "noise_split", "noisy_docs", "train_bpe_baseline", "train_byte_baseline", "train_word_model", "unit_losses", "unit_starts", "word_windows"]
 
 #: The word-level models this module trains, by name.
 WORD_MODELS = ("pool", "hat")
@@ -361,7 +361,7 @@ def unit_losses(model: torch.nn.Module, docs: Sequence[str], budget: Budget, *, 
     starts = [unit_starts(d) for d in docs]
     out = [np.zeros(len(s)) for s in starts]
     if tokenizer is not None:
-        from tokfree.training.train_lm import _windows, separator_id
+        from tokfree.training.train_lm import _windows
 
         sep = separator_id(tokenizer)
         encoded = [tokenizer.encode(d, allowed_special=(), disallowed_special=(), offsets=True) for d in docs]
@@ -420,11 +420,6 @@ class NoiseSplit:
     damaged_clean: float
     damaged_noisy: float
     intact_share: float  # of the clean bytes
-
-    @property
-    def intact_cost(self) -> float:
-        """Relative increase on intact units: what typos nearby cost the bytes they did not touch."""
-        return self.intact_noisy / self.intact_clean - 1
 
 
 def noise_split(model: torch.nn.Module, clean: Sequence[str], noisy: Sequence[str], budget: Budget, *, tokenizer: Tokenizer | None = None) -> NoiseSplit:

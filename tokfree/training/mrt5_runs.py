@@ -29,6 +29,7 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
+from tokfree.errors import TokfreeError
 from tokfree.nn.byte_tokenizer import ByteTokenizer
 from tokfree.nn.mrt5 import MrT5, MrT5Config, PIController, collate_pairs, corrupt_spans, mrt5_loss
 
@@ -57,7 +58,7 @@ def span_pairs(texts: list[bytes], rng: random.Random, *, mean_span: float = 20.
 PREFIX_TARGET = 64
 
 
-def prefix_pairs(texts: list[bytes], rng: random.Random | None = None) -> list[tuple[list[int], list[int]]]:
+def prefix_pairs(texts: list[bytes]) -> list[tuple[list[int], list[int]]]:
     """T5's prefix-LM objective: the encoder reads all but the last `PREFIX_TARGET` bytes of each
     text, the decoder writes those (windows start anywhere, so the cut usually falls mid-word)."""
     return [(list(t[:-PREFIX_TARGET]), list(t[-PREFIX_TARGET:])) for t in texts]
@@ -77,7 +78,7 @@ def task_pairs(task: str, texts: list[bytes], rng: random.Random, *, mean_span: 
         return denoise_pairs(texts, rng, mean_span=mean_span)
     if task == "prefix":
         return prefix_pairs(texts)
-    raise ValueError(f"task={task!r}: choose 'spans' or 'prefix'")
+    raise TokfreeError(f"task={task!r}: choose 'spans', 'denoise' or 'prefix'")
 
 
 def _windows(docs: list[bytes], window: int) -> list[bytes]:
@@ -159,7 +160,7 @@ def evaluate(
     position). None uses the model's own gate.
     """
     if control not in (None, "random", "all"):
-        raise ValueError(f"control={control!r}: choose None, 'random' or 'all'")
+        raise TokfreeError(f"control={control!r}: choose None, 'random' or 'all'")
     generator = torch.Generator().manual_seed(seed)
     k = model.config.gate_scale
     ce_sum = n_targets = deleted = real = enc_len = inp_len = 0.0
