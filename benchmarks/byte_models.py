@@ -3,13 +3,16 @@ command: bits per byte at matched backbone compute, robustness to seeded typos, 
 ratio and its loss cost, and throughput / memory on the device present.
 
     .venv/bin/python benchmarks/byte_models.py [--steps 600] [--batch-size 8] [--positions 64] [--noise 0.05]
-        [--heldout-bytes 12000] [--mrt5-steps 600] [--out benchmarks/.corpus/byte-models]
+        [--heldout-bytes 12000] [--mrt5-steps 800] [--mrt5-continue-steps 1500] [--reuse-lms]
+        [--out benchmarks/.corpus/byte-models]
 
 Data: `domain_documents(data, "english", ...)` (public-domain novels, data/_domain/SOURCE.md):
 the training split to train, the first `--heldout-bytes` bytes of every held-out document (cut at
 a line end) to measure. Models and the matched-compute rule: `tokfree.training.byte_models`. MrT5:
-`tokfree.training.mrt5_runs` (span corruption on the same text, no deletion vs PI-controlled
-deletion targets). Weights go to `--out/<model>/` (safetensors + JSON config).
+`tokfree.training.mrt5_runs` (a pretrained model on the "fill" task, continued without deletion
+and with PI-controlled deletion targets). Weights go to `--out/<model>/` (safetensors + JSON
+config). `--reuse-lms` takes section 1 from the last run that trained the language models
+instead of retraining them (25 minutes), and says so in the report.
 
 Writes `benchmarks/results/byte_models.md`, `byte_models.png` (training curves, clean vs noisy
 bits per byte) and `byte_models_mrt5.png`; `--results DIR` elsewhere.
@@ -142,23 +145,29 @@ def plot_lms(runs: dict[str, bm.ModelRun], budget: bm.Budget, path: Path) -> Non
 
 
 def plot_mrt5(results: mrt5_runs.MrT5Results, path: Path) -> None:
-    """Deletion ratio and cross-entropy per step for each run."""
+    """Deletion ratio and cross-entropy per step: pretraining, then each run continued from it."""
     plt = harness._pyplot()
     figure, axes = plt.subplots(1, 2, figsize=(12, 4.2))
+    targets = {r["run"]: r["target"] for r in results.rows}
+    smooth = lambda xs: [sum(xs[max(0, i - 19) : i + 1]) / len(xs[max(0, i - 19) : i + 1]) for i in range(len(xs))]  # noqa: E731
+    offset = len(results.curves.get("pretraining", {}).get("ce", []))
     for name, curves in results.curves.items():
-        smooth = lambda xs: [sum(xs[max(0, i - 19) : i + 1]) / len(xs[max(0, i - 19) : i + 1]) for i in range(len(xs))]  # noqa: E731
-        line = axes[0].plot(smooth(curves["ratio"]), label=name)[0]
-        target = next(r["target"] for r in results.rows if r["run"] == name)
-        if target is not None:
-            axes[0].axhline(target, color=line.get_color(), linestyle=":", linewidth=1)
-        axes[1].plot(smooth(curves["ce"]), label=name, color=line.get_color())
+        start = 0 if name == "pretraining" else offset
+        steps = range(start, start + len(curves["ce"]))
+        line = axes[1].plot(steps, smooth(curves["ce"]), label=name, color="grey" if name == "pretraining" else None)[0]
+        if name == "pretraining":
+            continue
+        axes[0].plot(steps, smooth(curves["ratio"]), label=name, color=line.get_color())
+        if targets.get(name) is not None:
+            axes[0].axhline(targets[name], color=line.get_color(), linestyle=":", linewidth=1)
     axes[0].set_title("MrT5: training deletion ratio (20-step mean; dotted: target)", fontsize=10)
-    axes[0].set_xlabel("step")
-    axes[1].set_title("MrT5: training cross-entropy (nats per target id, 20-step mean)", fontsize=10)
-    axes[1].set_xlabel("step")
-    axes[1].set_ylim(top=min(3.0, max(max(c["ce"][len(c["ce"]) // 5 :]) for c in results.curves.values()) * 1.05))
+    axes[1].set_title("MrT5: training cross-entropy, soft deletion (nats per target byte, 20-step mean)", fontsize=10)
     for ax in axes:
+        ax.set_xlabel("step (pretraining with the gate open, then each run from it)")
         ax.legend(fontsize=8)
+    tail = [c for name, c in results.curves.items() if name != "pretraining"]
+    if tail:
+        axes[1].set_ylim(0, max(max(c["ce"]) for c in tail) * 1.1)
     figure.tight_layout()
     figure.savefig(path, dpi=110)
     plt.close(figure)
@@ -167,38 +176,115 @@ def plot_mrt5(results: mrt5_runs.MrT5Results, path: Path) -> None:
 def report_mrt5(results: mrt5_runs.MrT5Results, png: str) -> list[str]:
     """The Markdown section of the byte-models report."""
     s = results.settings
-    best = [r for r in results.rows if r["target"] is not None]
-    short = [r for r in best if r["held-out deletion ratio"] >= 0.40 and r["loss cost"] < 0.05]
+    runs = [r for r in results.rows if r["target"] is not None]
+    short = [r for r in runs if r["held-out deletion ratio"] >= 0.40 and r["loss cost"] < 0.05]
     # A ratio is steered when training holds it near the target and held-out deletion lands near it too.
-    steered = [r for r in short if r["train steps within 0.1 of target (last third)"] >= 0.5 and abs(r["held-out deletion ratio"] - r["target"]) <= 0.15]
+    steered = [r for r in runs if r["train steps within 0.1 of target (last third)"] >= 0.5 and abs(r["held-out deletion ratio"] - r["target"]) <= 0.1]
     one_byte = next(r for r in results.rows if r["run"].startswith("no deletion, all but"))
-    random_half = next(r for r in results.rows if r["run"].startswith("no deletion, random"))
-    return [
+    spans = s["span corruption"]
+    leak = max(abs(r["soft-deletion CE"] / r["held-out CE (nats/target)"] - 1) for r in runs)
+    lines = [
         "## 2. MrT5: learned deletion",
         "",
-        f"Span corruption on {s['window']}-byte windows of the English training text (15% of bytes masked in spans of 20 on "
-        f"average), {s['steps']} steps of 16 windows, seed {s['seed']}; model: d_model 128, 4 encoder layers with the delete "
-        "gate after the 2nd, 2 decoder layers (`tokfree.training.mrt5_runs` documents the schedule and controller). "
-        f"Held-out: {s['heldout_pairs']} windows of the held-out text, measured in eval mode with hard deletion (the encoder "
-        "sequence really gets shorter). *loss cost*: held-out cross-entropy relative to the same model trained without "
-        "deletion. *train steps within 0.1 of target*: the share of the last third of training in which the measured deletion "
-        "ratio was within 0.1 of the target (1 = the controller holds it; a ratio flipping between 0 and 1 averages to "
-        "the target but scores near 0 here). Controls: the no-deletion model with its gate overridden at test time, a seeded "
-        "random half of the bytes deleted, and every byte deleted but one per row.",
+        f"Data (`tokfree.training.mrt5_runs`): {s['window']}-byte windows of the English training text with 15% of the bytes "
+        f"masked in place (spans of {s['mean_span']:g} on average). Model: d_model 128, 4 encoder layers with the delete gate "
+        "after the 2nd, 2 decoder layers, rotary cross-attention, gated attentions with logits bounded by "
+        f"{s['logit_bound']:g} (`MrT5Config.cross_rotary`, `logit_bound`). As in the paper, deletion is added to a trained "
+        f"model: pretraining on *fill* (the decoder writes the whole window back, so it learns to read the encoder), "
+        f"{s['steps']} steps of 16 windows with the gate pinned open ({s['pretraining s'] / 60:.1f} min); then "
+        f"{s['continue_steps']} more steps on *{s['task']}* for each run from that model"
+        + (" (*infill*: only the masked bytes are scored; the decoder reads the true bytes before each one as its input, so "
+           "the encoder contributes the context to the right)" if s["task"] == "infill" else "")
+        + ": without deletion (the reference for the loss cost) and with the PI controller steering toward each target "
+        "(ramped up over the first two thirds). "
+        f"Held-out: {s['heldout_pairs']} windows of the held-out text, eval mode with hard deletion (the encoder sequence "
+        "really gets shorter). *soft-deletion CE*: the same model and gate with soft deletion (equal to the hard figure unless "
+        "soft deletion leaks what hard deletion removes). *train steps within 0.1 of target*: the share of the last third of "
+        "training in which the measured ratio was within 0.1 of the target. *random deletion at that ratio*: the reference with a "
+        "seeded random share of its bytes deleted at test, at the run's reached ratio (the paper's control); last row: the "
+        "reference with all but one byte per row deleted.",
         "",
         harness.markdown_table(results.rows, ["run", "parameters", "training s", "train ratio (last 10%)", "train steps within 0.1 of target (last third)",
-                                              "held-out deletion ratio", "encoder length / input", "held-out CE (nats/target)", "loss cost"]),
+                                              "held-out deletion ratio", "encoder length / input", "held-out CE (nats/target)",
+                                              "soft-deletion CE", "loss cost", "random deletion at that ratio: loss cost"]),
         "",
-        f"- Encoder sequence at least 40% shorter at a loss cost under 5%: {harness.verdict(bool(short))} as measured"
-        + (f" ({', '.join(r['run'] for r in short)})" if short else "") + "; with the ratio actually steered to its target: "
-        f"{harness.verdict(bool(steered))}.",
-        f"- How much the decoder needs the encoder's states after the gate: reducing the no-deletion model's encoder to one "
-        f"byte per row costs {one_byte['loss cost']:+.1%}, deleting a random half {random_half['loss cost']:+.1%}. "
-        + ("When that is small, deletion is nearly free for the task loss, so the loss gives the gate no reason to prefer one "
-           "byte over another, and the regulariser moves all gates together: the ratio swings between 0 and 1 (curves below) "
-           "instead of settling." if one_byte["loss cost"] < 0.05 else ""),
+        f"- Encoder sequence at least 40% shorter at a loss cost under 5%: {harness.verdict(bool(short))}"
+        + (f" ({', '.join(r['run'] + ': ' + format(r['held-out deletion ratio'], '.0%') + ' deleted, ' + format(r['loss cost'], '+.1%') for r in short)})" if short else "")
+        + f"; ratio steered to its target (held-out within 0.1): {harness.verdict(len(steered) == len(runs))} "
+        f"({', '.join(r['run'] + ' -> ' + format(r['held-out deletion ratio'], '.2f') for r in runs)}).",
+        "- Learned against random deletion at the same ratio: "
+        + ", ".join(f"{r['run']} {r['loss cost']:+.1%} vs random {r['random deletion at that ratio: loss cost']:+.1%}" for r in runs) + ".",
+        f"- The decoder needs the encoder: all but one byte per row deleted costs the reference {one_byte['loss cost']:+.0%}.",
+        f"- Soft and hard deletion agree (largest relative gap {leak:.1%}): with bounded logits soft deletion cannot read the "
+        "bytes it deletes. (Without the bound a model trained this way reached 0.25 nats with soft deletion and 0.73 with hard "
+        "deletion at the same 47% ratio: its logits on deleted keys outgrew the -30 gate bias.)",
+        f"- Why not ByT5's span corruption: pretrained the same way on it (spans of 20), the model scores {spans['ce']:.3f} "
+        f"nats/target and {spans['all but 1 byte/row deleted ce']:.3f} with all but one encoder byte per row deleted "
+        f"({spans['cost']:+.1%}): at this size and training length its decoder predicts the spans from their own bytes and "
+        "hardly reads the encoder, so deletion there costs nothing and shows nothing.",
         "",
         f"![MrT5 deletion and loss]({png})",
+        "",
+    ]
+    return lines
+
+
+def lm_section(runs: dict[str, bm.ModelRun], budget: bm.Budget, args: argparse.Namespace, heldout: list[str], n_pairs: int,
+               n_all_pairs: int) -> list[str]:
+    """The Markdown section of the language-model comparison."""
+    rows = lm_rows(runs)
+    hat, bpe = runs["hat"], runs["bpe"]
+    within = hat.heldout_bpb / bpe.heldout_bpb - 1
+    robust = hat.noisy_bpb / hat.heldout_bpb - 1 <= 0.5 * (bpe.noisy_bpb / bpe.heldout_bpb - 1)
+    return [
+        "## 1. Language models at matched backbone compute",
+        "",
+        f"Every model has the same backbone (causal transformer, d_model {budget.d_model}, {budget.n_layers} layers, "
+        f"{budget.n_heads} heads) and runs it on {budget.batch_size} x {budget.positions} positions per step for {budget.steps} "
+        f"steps (AdamW, peak lr {budget.lr}, warm-up then cosine, seed {args.seed}). A position is a byte (byte-level), a "
+        f"token (BPE-4096, gpt4 pre-tokenizer, trained on the same text) or a word (HAT splitter, words capped at "
+        f"{budget.max_word_bytes} bytes) — so per step the word models read ~5x the bytes of the byte model. Word models "
+        f"add byte layers of width {budget.d_byte} (pool: 1 within-word encoder layer, query pooling, a 2-layer per-word "
+        "decoder; HAT: 1 causal encoder layer, latent-query pooling, 2 guided decoder layers), counted in the parameters "
+        "and the time.",
+        "",
+        f"Held-out: the first {args.heldout_bytes:,} bytes of each of the {len(heldout)} held-out documents "
+        f"({sum(len(d.encode()) for d in heldout):,} bytes), every byte scored once in consecutive windows of the model's "
+        f"own training window. Typos: `typo_noise(rate={args.noise})` (swaps, QWERTY-neighbour substitutions, drops, "
+        "insertions; whitespace kept), measured two ways:",
+        "",
+        f"- *with typos* / *typo cost*: bits/byte of the held-out text after typos (seed {args.seed}+i per document) and its "
+        "relative increase. This also charges the typos themselves, which no model can predict, so it mixes the entropy "
+        "the noise adds with the damage to the model's reading.",
+        f"- *continuation* / *after noisy context* / *context typo cost*: {n_pairs:,} held-out pairs (every "
+        f"{max(1, n_all_pairs // args.pairs)}th of {n_all_pairs:,}; `continuation_pairs`): a context of up to 160 "
+        "characters and the clean text after it (32+ characters, both cut where a word starts, so every model's units "
+        "split there), scored as the start of a text; bits/byte of the continuation after the clean context, then after "
+        f"the same context with typos (seed {args.seed}+k per pair), and the relative increase. The scored bytes are the "
+        "same clean bytes both times: the increase is what a damaged input costs the model's understanding of it. "
+        "Windows: a token model's context loses its first tokens when context + continuation exceed its window (the "
+        f"byte model's {budget.positions}-byte window keeps at most {budget.positions} bytes, so its context is short).",
+        "",
+        harness.markdown_table(rows, ["model", "parameters", "bytes per backbone position", "training s", "held-out bits/byte", "vs BPE"]),
+        "",
+        "Robustness to typos. *Intact* / *damaged words*: the noisy text's loss split by whitespace unit (`noise_split`: a "
+        "unit is one whitespace character and the run after it; typos keep whitespace, so units pair up one to one), "
+        "bits/byte on the units the typos left unchanged and on those they damaged, clean -> noisy; intact words measure what "
+        f"typos nearby cost bytes they did not touch ({hat.noise['intact_share']:.0%} of the clean bytes are in intact "
+        "units), damaged words what a model pays for the typos themselves.",
+        "",
+        harness.markdown_table(rows, ["model", "held-out bits/byte", "with typos", "typo cost", "intact words", "intact-word typo cost",
+                                      "damaged words", "damaged-word typo cost", "continuation", "after noisy context", "context typo cost"]),
+        "",
+        f"- HAT within 10% of the BPE baseline's bits/byte: {harness.verdict(within <= 0.10)} ({within:+.1%}).",
+        f"- HAT far more robust to typos than BPE (relative typo cost on the noisy text at most half of BPE's): "
+        f"{harness.verdict(robust)} ({hat.noisy_bpb / hat.heldout_bpb - 1:+.1%} vs {bpe.noisy_bpb / bpe.heldout_bpb - 1:+.1%}; "
+        f"intact words {hat.noise['intact_noisy'] / hat.noise['intact_clean'] - 1:+.1%} vs "
+        f"{bpe.noise['intact_noisy'] / bpe.noise['intact_clean'] - 1:+.1%}, damaged words "
+        f"{hat.noise['damaged_noisy'] / hat.noise['damaged_clean'] - 1:+.1%} vs {bpe.noise['damaged_noisy'] / bpe.noise['damaged_clean'] - 1:+.1%}, "
+        f"clean continuations after noisy contexts {context_cost(hat):+.1%} vs {context_cost(bpe):+.1%}).",
+        "",
+        "![training curves and held-out bits/byte](byte_models.png)",
         "",
     ]
 
@@ -252,15 +338,23 @@ def speed_table(folder: Path, device: str, args: argparse.Namespace) -> list[dic
     return rows
 
 
-def replot(results: Path, batch_size: int, positions: int) -> None:
-    """byte_models.png from the language-model records of the newest run in byte_models.jsonl
-    (`batch_size` and `positions` only label the axis: pass the run's)."""
+def recorded_lms(results: Path) -> tuple[str, dict[str, bm.ModelRun]]:
+    """The language-model records of the newest run in byte_models.jsonl that trained them (the run id, its runs)."""
     import json
 
     records = [json.loads(line) for line in (results / "byte_models.jsonl").read_text(encoding="utf-8").splitlines() if line.strip()]
-    last = records[-1]["run"]
+    trained = [r for r in records if r.get("kind") == "lm" and "reused_from" not in r]
+    if not trained:
+        raise SystemExit(f"{results / 'byte_models.jsonl'} holds no trained language models; run without --reuse-lms / --replot first")
+    last = trained[-1]["run"]
     fields = set(bm.ModelRun.__dataclass_fields__)
-    runs = {r["name"]: bm.ModelRun(**{k: v for k, v in r.items() if k in fields}) for r in records if r["run"] == last and r.get("kind") == "lm"}
+    return last, {r["name"]: bm.ModelRun(**{k: v for k, v in r.items() if k in fields}) for r in trained if r["run"] == last}
+
+
+def replot(results: Path, batch_size: int, positions: int) -> None:
+    """byte_models.png from the language-model records of the newest run in byte_models.jsonl
+    (`batch_size` and `positions` only label the axis: pass the run's)."""
+    last, runs = recorded_lms(results)
     budget = bm.Budget(steps=len(runs["bpe"].train_loss), batch_size=batch_size, positions=positions)
     plot_lms(runs, budget, results / "byte_models.png")
     log(f"redrew {results / 'byte_models.png'} from run {last}")
@@ -274,12 +368,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--noise", type=float, default=0.05, help="typo_noise rate per character for the robustness test")
     parser.add_argument("--heldout-bytes", type=int, default=12000, help="bytes measured per held-out document")
     parser.add_argument("--pairs", type=int, default=1000, help="held-out (context, continuation) pairs for the noisy-context test")
-    parser.add_argument("--mrt5-steps", type=int, default=600)
+    parser.add_argument("--mrt5-steps", type=int, default=800, help="MrT5 pretraining steps (gate pinned open)")
+    parser.add_argument("--mrt5-continue-steps", type=int, default=1500, help="MrT5 steps from the pretrained model, per run")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / ".corpus" / "byte-models")
     parser.add_argument("--results", type=Path, default=RESULTS)
     parser.add_argument("--skip-lms", action="store_true", help="only MrT5 and speed (for iterating)")
+    parser.add_argument("--reuse-lms", action="store_true",
+                        help="section 1 from the last run that trained the language models (results/byte_models.jsonl), not retrained; "
+                             "pass that run's --steps/--batch-size/--positions/--noise")
     parser.add_argument("--speed-child", choices=ORDER, help=argparse.SUPPRESS)
     parser.add_argument("--replot", action="store_true", help="redraw byte_models.png from the last run in results/byte_models.jsonl")
     args = parser.parse_args(argv)
@@ -302,70 +400,23 @@ def main(argv: list[str] | None = None) -> None:
     results = args.results
     results.mkdir(parents=True, exist_ok=True)
     sections = []
-    if not args.skip_lms:
+    if not (args.skip_lms or args.reuse_lms):
         runs = train_all(train, heldout, noisy, pairs, budget, args.out, args.device)
-        rows = lm_rows(runs)
         for name, run in runs.items():
             recorder.add(kind="lm", **run.to_dict())
         plot_lms(runs, budget, results / "byte_models.png")
-        hat, bpe = runs["hat"], runs["bpe"]
-        within = hat.heldout_bpb / bpe.heldout_bpb - 1
-        robust = hat.noisy_bpb / hat.heldout_bpb - 1 <= 0.5 * (bpe.noisy_bpb / bpe.heldout_bpb - 1)
-        sections += [
-            "## 1. Language models at matched backbone compute",
-            "",
-            f"Every model has the same backbone (causal transformer, d_model {budget.d_model}, {budget.n_layers} layers, "
-            f"{budget.n_heads} heads) and runs it on {budget.batch_size} x {budget.positions} positions per step for {budget.steps} "
-            f"steps (AdamW, peak lr {budget.lr}, warm-up then cosine, seed {args.seed}). A position is a byte (byte-level), a "
-            f"token (BPE-4096, gpt4 pre-tokenizer, trained on the same text) or a word (HAT splitter, words capped at "
-            f"{budget.max_word_bytes} bytes) — so per step the word models read ~5x the bytes of the byte model. Word models "
-            f"add byte layers of width {budget.d_byte} (pool: 1 within-word encoder layer, query pooling, a 2-layer per-word "
-            "decoder; HAT: 1 causal encoder layer, latent-query pooling, 2 guided decoder layers), counted in the parameters "
-            "and the time.",
-            "",
-            f"Held-out: the first {args.heldout_bytes:,} bytes of each of the {len(heldout)} held-out documents "
-            f"({sum(len(d.encode()) for d in heldout):,} bytes), every byte scored once in consecutive windows of the model's "
-            f"own training window. Typos: `typo_noise(rate={args.noise})` (swaps, QWERTY-neighbour substitutions, drops, "
-            "insertions; whitespace kept), measured two ways:",
-            "",
-            f"- *with typos* / *typo cost*: bits/byte of the held-out text after typos (seed {args.seed}+i per document) and its "
-            "relative increase. This also charges the typos themselves, which no model can predict, so it mixes the entropy "
-            "the noise adds with the damage to the model's reading.",
-            f"- *continuation* / *after noisy context* / *context typo cost*: {len(pairs):,} held-out pairs (every "
-            f"{max(1, len(all_pairs) // args.pairs)}th of {len(all_pairs):,}; `continuation_pairs`): a context of up to 160 "
-            "characters and the clean text after it (32+ characters, both cut where a word starts, so every model's units "
-            "split there), scored as the start of a text; bits/byte of the continuation after the clean context, then after "
-            f"the same context with typos (seed {args.seed}+k per pair), and the relative increase. The scored bytes are the "
-            "same clean bytes both times: the increase is what a damaged input costs the model's understanding of it. "
-            "Windows: a token model's context loses its first tokens when context + continuation exceed its window (the "
-            f"byte model's {budget.positions}-byte window keeps at most {budget.positions} bytes, so its context is short).",
-            "",
-            harness.markdown_table(rows, ["model", "parameters", "bytes per backbone position", "training s", "held-out bits/byte", "vs BPE"]),
-            "",
-            "Robustness to typos. *Intact* / *damaged words*: the noisy text's loss split by whitespace unit (`noise_split`: a "
-            "unit is one whitespace character and the run after it; typos keep whitespace, so units pair up one to one), "
-            "bits/byte on the units the typos left unchanged and on those they damaged, clean -> noisy; intact words measure what "
-            f"typos nearby cost bytes they did not touch ({hat.noise['intact_share']:.0%} of the clean bytes are in intact "
-            "units), damaged words what a model pays for the typos themselves.",
-            "",
-            harness.markdown_table(rows, ["model", "held-out bits/byte", "with typos", "typo cost", "intact words", "intact-word typo cost",
-                                          "damaged words", "damaged-word typo cost", "continuation", "after noisy context", "context typo cost"]),
-            "",
-            f"- HAT within 10% of the BPE baseline's bits/byte: {harness.verdict(within <= 0.10)} ({within:+.1%}).",
-            f"- HAT far more robust to typos than BPE (relative typo cost on the noisy text at most half of BPE's): "
-            f"{harness.verdict(robust)} ({hat.noisy_bpb / hat.heldout_bpb - 1:+.1%} vs {bpe.noisy_bpb / bpe.heldout_bpb - 1:+.1%}; "
-            f"intact words {hat.noise['intact_noisy'] / hat.noise['intact_clean'] - 1:+.1%} vs "
-            f"{bpe.noise['intact_noisy'] / bpe.noise['intact_clean'] - 1:+.1%}, damaged words "
-            f"{hat.noise['damaged_noisy'] / hat.noise['damaged_clean'] - 1:+.1%} vs {bpe.noise['damaged_noisy'] / bpe.noise['damaged_clean'] - 1:+.1%}, "
-            f"clean continuations after noisy contexts {context_cost(hat):+.1%} vs {context_cost(bpe):+.1%}).",
-            "",
-            "![training curves and held-out bits/byte](byte_models.png)",
-            "",
-        ]
+        sections += lm_section(runs, budget, args, heldout, len(pairs), len(all_pairs))
+    if args.reuse_lms:
+        source, runs = recorded_lms(results)
+        for name, run in runs.items():
+            recorder.add(kind="lm", reused_from=source, **run.to_dict())
+        sections += [f"*Section 1 comes from run {source} (its models and measurements, not retrained: `--reuse-lms`).*", ""]
+        sections += lm_section(runs, budget, args, heldout, len(pairs), len(all_pairs))
     log("MrT5")
-    mrt5 = mrt5_runs.run_all(train, heldout, steps=args.mrt5_steps, seed=args.seed, device=args.device, out=args.out)
-    for row in mrt5.rows:
-        recorder.add(kind="mrt5", **row)
+    mrt5 = mrt5_runs.run_all(train, heldout, steps=args.mrt5_steps, continue_steps=args.mrt5_continue_steps, seed=args.seed,
+                             device=args.device, out=args.out)
+    for row in mrt5.rows:  # the row's "run" would overwrite the recorder's run id
+        recorder.add(kind="mrt5", name=row["run"], **{k: v for k, v in row.items() if k != "run"})
     plot_mrt5(mrt5, results / "byte_models_mrt5.png")
     sections += report_mrt5(mrt5, "byte_models_mrt5.png")
     log("speed")

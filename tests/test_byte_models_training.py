@@ -85,6 +85,55 @@ def test_mrt5_runs_report_their_models():
     assert 0 < measured["ce"] < 10
 
 
+def test_mrt5_run_all_measures_every_run_and_control():
+    results = mrt5_runs.run_all(DOCS, DOCS[:2], steps=2, continue_steps=3, seed=0, targets=(0.5,), window=48, show_progress=False)
+    names = [r["run"] for r in results.rows]
+    assert names == ["no deletion", "target 0.5", "no deletion, all but 1 byte/row deleted at test"]
+    assert isinstance(results.rows[1]["random deletion at that ratio: loss cost"], float)
+    reference = results.rows[0]["held-out CE (nats/target)"]
+    assert results.rows[0]["loss cost"] == 0.0 and results.rows[0]["held-out deletion ratio"] == 0.0
+    for row in results.rows:
+        assert row["loss cost"] == pytest.approx(row["held-out CE (nats/target)"] / reference - 1)
+    assert set(results.curves) == {"pretraining", "no deletion", "target 0.5"} and len(results.curves["target 0.5"]["ce"]) == 3
+    assert results.settings["span corruption"]["cost"] == pytest.approx(
+        results.settings["span corruption"]["all but 1 byte/row deleted ce"] / results.settings["span corruption"]["ce"] - 1)
+    with pytest.raises(ValueError, match="task='spans'"):
+        mrt5_runs.run_all(DOCS, DOCS[:1], steps=1, continue_steps=1, seed=0, task="spans", show_progress=False)
+
+
+def test_mrt5_infill_scores_only_the_masked_bytes():
+    docs = [d.encode() for d in DOCS]
+    model, _, _ = mrt5_runs.train_mrt5(docs, None, steps=1, seed=0, batch_size=2, window=48, show_progress=False, task="infill",
+                                       cross_rotary=True, logit_bound=8.0)
+    pairs = mrt5_runs.fill_pairs(mrt5_runs._windows(docs, 48)[:4], random.Random(0), mean_span=3)
+    ids, mask, labels = mrt5_runs.collate_pairs(pairs, model.config)
+    scored = mrt5_runs.infill_mask(ids, labels)
+    assert int(scored.sum()) == sum(inp.count(mrt5_runs.MASK_ID) for inp, _ in pairs)
+    with torch.no_grad():  # the infill CE by hand: the full logits, the masked positions only
+        decoder = torch.cat([torch.full_like(labels[:, :1], model.config.bos_id), labels[:, :-1]], 1)
+        logits = model(ids, decoder, mask, gate=torch.zeros(ids.shape)).logits
+        want = torch.nn.functional.cross_entropy(logits[scored], labels[scored])
+    got = mrt5_runs.evaluate(model, pairs, control="open", infill=True)
+    assert got["ce"] == pytest.approx(want.item(), rel=1e-5)
+    assert got["ce"] != pytest.approx(mrt5_runs.evaluate(model, pairs, control="open")["ce"], rel=1e-3)
+    with pytest.raises(ValueError, match="loss_mask selects no real label"):
+        mrt5_runs.mrt5_loss(model, ids, labels, mask, loss_mask=torch.zeros_like(scored))
+
+
+def test_mrt5_ramp_raises_the_target_linearly():
+    docs = [d.encode() for d in DOCS]
+    run = {"steps": 4, "seed": 0, "batch_size": 2, "window": 48, "show_progress": False, "delay": 2}
+    _, ramped, _ = mrt5_runs.train_mrt5(docs, 0.4, ramp=2, **run)
+    _, flat, _ = mrt5_runs.train_mrt5(docs, 0.4, **run)
+    assert ramped["alpha"][:3] == flat["alpha"][:3] == [0.0, 0.0, 0.0]  # delayed: alpha 0 for 2 updates, used one step later
+    assert ramped["ratio"][2] == flat["ratio"][2]  # identical runs so far
+    # the first update after the delay: alpha = 0.1 kp err + ki err, err = target - ratio, and the
+    # ramped target is half way (step 3 of delay 2 + ramp 2)
+    r = flat["ratio"][2]
+    assert ramped["alpha"][3] == pytest.approx(flat["alpha"][3] * (0.2 - r) / (0.4 - r), rel=1e-6)
+    assert ramped["alpha"][3] > 0
+
+
 def test_continuation_pairs_cut_at_word_starts_and_noise_only_the_context():
     docs = [d * 3 for d in DOCS]
     pairs = bm.continuation_pairs(docs, rate=0.2, seed=1, context_chars=40, target_chars=12)
@@ -161,6 +210,18 @@ def test_mrt5_controls_override_the_gate():
     assert mrt5_runs.evaluate(model, pairs, control="random", rate=0.5, seed=3) == half  # seeded
     with pytest.raises(ValueError, match="control='x'"):
         mrt5_runs.evaluate(model, pairs, control="x")
+
+
+def test_mrt5_fill_pairs_mask_in_place():
+    text = bytes(range(97, 97 + 26)) * 4
+    (inp, tgt), = mrt5_runs.fill_pairs([text], random.Random(0), mean_span=3)
+    assert tgt == list(text) and len(inp) == len(text)
+    masked = [i for i, b in enumerate(inp) if b == mrt5_runs.MASK_ID]
+    assert all(inp[i] == text[i] for i in range(len(text)) if i not in masked)
+    assert len(masked) == round(0.15 * len(text))  # corrupt_spans' 15%
+    # the same spans as span corruption with the same seed: the masked runs are the spans
+    source, target = mrt5_runs.span_pairs([text], random.Random(0), mean_span=3)[0]
+    assert sum(b not in mrt5_runs.SENTINELS for b in target) == len(masked)
 
 
 @pytest.mark.parametrize("task", ["spans", "denoise", "prefix"])

@@ -201,11 +201,13 @@ def test_no_deletion_hard_equals_soft_exactly(padded):
             assert torch.allclose(hard.logits, soft.logits, atol=1e-6)
 
 
+@pytest.mark.parametrize("cross_rotary", [False, True])
 @pytest.mark.parametrize("gate_layer", [0, 1, 3])
-def test_saturated_gate_hard_matches_soft(gate_layer):
+def test_saturated_gate_hard_matches_soft(gate_layer, cross_rotary):
     """A byte with gate k = -30 keeps e^-30 of its attention weight in the soft path: hard deletion
-    (really removing it) gives the same outputs to float32 rounding."""
-    config = MrT5Config(**{**TINY.to_dict(), "gate_layer": gate_layer})
+    (really removing it) gives the same outputs to float32 rounding (with rotary cross-attention
+    too: a kept byte keeps its position when the row is compacted)."""
+    config = MrT5Config(**{**TINY.to_dict(), "gate_layer": gate_layer, "cross_rotary": cross_rotary})
     model = tiny_model(1, config)
     ids, mask = byte_ids(3, 14), torch.ones(3, 14, dtype=torch.bool)
     mask[0, 10:] = False
@@ -218,6 +220,42 @@ def test_saturated_gate_hard_matches_soft(gate_layer):
     # and the deletion is not a no-op: keeping those bytes changes the outputs
     kept_all = model(ids, dec, mask, hard_delete=False, gate=torch.zeros(3, 14))
     assert (kept_all.logits - soft.logits).abs().max() > 1e-3
+
+
+def test_bounded_logits_keep_soft_deletion_from_leaking():
+    """Queries and keys scaled up 30x give logits far above the -30 gate bias: with ordinary
+    logits soft deletion then reads the deleted bytes (soft and hard part ways); with
+    logit_bound=8 no logit can outweigh the bias and the two paths still agree."""
+    outputs = {}
+    for bound in (None, 8.0):
+        config = MrT5Config(**{**TINY.to_dict(), "logit_bound": bound, "cross_rotary": True})
+        model = tiny_model(5, config)
+        with torch.no_grad():
+            for name, param in model.named_parameters():
+                if name.endswith(("attn.qkv.weight", "cross.query.weight", "cross.kv.weight")):
+                    param.mul_(30.0)
+        ids, mask = byte_ids(2, 16), torch.ones(2, 16, dtype=torch.bool)
+        gate, dec = random_gate(2, 16, 0.5), decoder_inputs(2, 6)
+        soft = model(ids, dec, mask, hard_delete=False, gate=gate).logits
+        hard = model(ids, dec, mask, hard_delete=True, gate=gate).logits
+        outputs[bound] = (soft - hard).abs().max().item()
+    assert outputs[None] > 1e-2  # the leak is real without the bound
+    assert outputs[8.0] < 1e-4
+
+
+def test_bounded_attention_by_hand():
+    torch.manual_seed(0)
+    attn = CrossAttention(16, 2, logit_bound=3.0)
+    x, ctx = torch.randn(2, 3, 16) * 50, torch.randn(2, 4, 16)
+    q = F.normalize(attn.query(x).view(2, 3, 2, 8).transpose(1, 2), dim=-1)
+    k, v = attn.kv(ctx).view(2, 4, 2, 2, 8).permute(2, 0, 3, 1, 4)
+    weights = torch.softmax(3.0 * q @ F.normalize(k, dim=-1).transpose(-1, -2), -1)
+    want = attn.out((weights @ v).transpose(1, 2).reshape(2, 3, 16))
+    assert torch.allclose(attn(x, ctx), want, atol=1e-5)
+    self_attn = Attention(16, 2, 8, causal=False, logit_bound=3.0)
+    meter = ScoreMeter(-10.0)  # excess = logit + 10, so logits in [-3, 3] give a mean in [7, 13]
+    self_attn(torch.randn(1, 5, 16) * 50, torch.arange(5)[None], score_meter=meter)
+    assert 7.0 - 1e-5 <= meter.value().item() <= 13.0 + 1e-5
 
 
 def _vowel_gate_model(seed: int = 3) -> MrT5:
@@ -299,6 +337,29 @@ def test_softmax1_sink_matches_definition():
     weights = e / (1 + e.sum(-1, keepdim=True))  # softmax1
     want = attn.out((weights @ v).transpose(1, 2).reshape(2, 5, 16))
     assert torch.allclose(got, want, atol=1e-5)
+
+
+def test_rotary_cross_attention_by_hand():
+    """Queries rotated by their positions, keys by the context's: the logits depend on the offset
+    only (shifting both by 5 changes nothing), and a missing position is an error."""
+    torch.manual_seed(0)
+    attn = CrossAttention(16, 2, max_len=32)
+    x, ctx = torch.randn(2, 3, 16), torch.randn(2, 4, 16)
+    qpos, cpos = torch.tensor([[0, 1, 2], [4, 5, 6]]), torch.tensor([[0, 1, 2, 3], [1, 3, 5, 7]])
+    got = attn(x, ctx, positions=qpos, context_positions=cpos)
+    q = attn.rotary.rotate(attn.query(x).view(2, 3, 2, 8).transpose(1, 2), qpos)
+    k, v = attn.kv(ctx).view(2, 4, 2, 2, 8).permute(2, 0, 3, 1, 4)
+    k = attn.rotary.rotate(k, cpos)
+    weights = torch.softmax(q @ k.transpose(-1, -2) / math.sqrt(8), -1)
+    want = attn.out((weights @ v).transpose(1, 2).reshape(2, 3, 16))
+    assert torch.allclose(got, want, atol=1e-6)
+    assert torch.allclose(attn(x, ctx, positions=qpos + 5, context_positions=cpos + 5), got, atol=1e-5)
+    assert not torch.allclose(attn(x, ctx, positions=qpos + 1, context_positions=cpos), got, atol=1e-3)
+    assert torch.allclose(attn(x, attn.project(ctx, cpos), positions=qpos), got)
+    with pytest.raises(TokfreeError, match="query positions"):
+        attn(x, ctx, context_positions=cpos)
+    with pytest.raises(TokfreeError, match="context positions"):
+        attn.project(ctx)
 
 
 def test_cross_attention_bias_mask_sink_and_projection():
@@ -462,9 +523,10 @@ def test_collate_pairs_by_hand():
 # --- generation, errors, files --------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("cross_rotary", [False, True])
 @pytest.mark.parametrize("hard", [False, True])
-def test_generate_equals_teacher_forced_argmax(hard):
-    model = tiny_model(4)
+def test_generate_equals_teacher_forced_argmax(hard, cross_rotary):
+    model = tiny_model(4, MrT5Config(**{**TINY.to_dict(), "cross_rotary": cross_rotary}))
     ids, mask = byte_ids(3, 9), torch.ones(3, 9, dtype=torch.bool)
     mask[1, 5:] = False
     gate = random_gate(3, 9, 0.4)

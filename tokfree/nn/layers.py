@@ -204,6 +204,12 @@ class ScoreMeter:
         return self.total / self.calls
 
 
+def _bounded_query(q: Tensor, bound: float) -> Tensor:
+    """Queries for cosine attention: with keys of unit length (`F.normalize`) and SDPA's default
+    1/sqrt(Dh) scale, these give logits bound * cos(q, k), inside [-bound, bound]."""
+    return F.normalize(q, dim=-1) * (bound * math.sqrt(q.shape[-1]))
+
+
 def _append_sink(k: Tensor, v: Tensor, mask: Tensor | None) -> tuple[Tensor, Tensor, Tensor]:
     """Keys, values and SDPA mask with one more slot: key 0, value 0, always visible (softmax1).
 
@@ -232,6 +238,9 @@ class Attention(nn.Module):
         max_len: the number of rotary positions.
         causal: each position sees only itself and earlier positions (decoder); False for encoders.
         dropout: attention-probability dropout while training.
+        logit_bound: cosine attention, logits = logit_bound * cos(query, key), so that no logit can
+            exceed it (None: the usual q.k / sqrt(Dh)). MrT5 bounds its gated attentions: a key
+            with a gate bias of -30 is then silenced for sure, which unbounded logits can undo.
 
     Example:
         >>> attn = Attention(32, 4, 64)
@@ -241,7 +250,9 @@ class Attention(nn.Module):
         (torch.Size([2, 5, 32]), torch.Size([2, 4, 5, 8]))
     """
 
-    def __init__(self, d_model: int, n_heads: int, max_len: int, *, causal: bool = True, dropout: float = 0.0) -> None:
+    def __init__(
+        self, d_model: int, n_heads: int, max_len: int, *, causal: bool = True, dropout: float = 0.0, logit_bound: float | None = None
+    ) -> None:
         super().__init__()
         if d_model % n_heads:
             raise TokfreeError(f"d_model {d_model} is not divisible by n_heads {n_heads}; choose n_heads dividing d_model")
@@ -249,6 +260,7 @@ class Attention(nn.Module):
         self.head_dim = d_model // n_heads
         self.causal = causal
         self.dropout = dropout
+        self.logit_bound = logit_bound
         self.qkv = nn.Linear(d_model, 3 * d_model, bias=False)
         self.out = nn.Linear(d_model, d_model, bias=False)
         self.rotary = RotaryEmbedding(self.head_dim, max_len)
@@ -282,6 +294,8 @@ class Attention(nn.Module):
         q, k, v = self.qkv(x).view(b, t, 3, self.n_heads, self.head_dim).permute(2, 0, 3, 1, 4)  # 3 x (B, H, T, Dh)
         q = self.rotary.rotate(q, positions)
         k = self.rotary.rotate(k, positions)
+        if self.logit_bound is not None:  # rotation keeps lengths: normalising after it is the same
+            q, k = _bounded_query(q, self.logit_bound), F.normalize(k, dim=-1)
         if past is not None:
             k = torch.cat((past.keys.to(k.dtype), k), dim=2)
             v = torch.cat((past.values.to(v.dtype), v), dim=2)
@@ -318,17 +332,22 @@ class CrossAttention(nn.Module):
     The word poolers use it: a learned query per word attends to that word's bytes only (the
     mask), as in Byte2Word and HAT's encoder connector. MrT5's decoder uses it to read the encoder
     output, with the delete gate's values as an additive key bias and `sink=True` (softmax1).
-    Positions are not rotated: the context states already carry their positions (they come from
-    rotary layers), and which context slot a query reads is decided by content alone, as in T5's
-    cross-attention, so a context that was shortened (MrT5's hard deletion) or padded needs no
-    position bookkeeping. The context's keys and values can be projected once (`project`) and
-    reused for every decoding step.
+    By default positions are not rotated: which context slot a query reads is decided by content
+    alone, as in T5's cross-attention, so a context that was shortened (MrT5's hard deletion) or
+    padded needs no position bookkeeping. With `max_len` the queries and keys are rotated by their
+    own positions (query positions and context positions passed in), so the logits also see the
+    offset between a query and a context slot: a decoder that writes its input back (copying,
+    denoising) finds "the byte at my position" in one step instead of learning to match content.
+    The context's keys and values can be projected once (`project`) and reused for every
+    decoding step.
 
     Args:
         d_model: the query and output width D.
-        n_heads: the number of heads H (must divide D).
+        n_heads: the number of heads H (must divide D; D / H even with `max_len`).
         d_context: the width of the context states (None: D).
         dropout: attention-probability dropout while training.
+        max_len: rotary positions for queries and keys, 0 .. max_len-1 (None: no positions).
+        logit_bound: cosine attention with logits in [-logit_bound, logit_bound] (see `Attention`).
 
     Raises:
         TokfreeError: n_heads does not divide d_model.
@@ -342,7 +361,10 @@ class CrossAttention(nn.Module):
         torch.Size([2, 1, 16])
     """
 
-    def __init__(self, d_model: int, n_heads: int, *, d_context: int | None = None, dropout: float = 0.0) -> None:
+    def __init__(
+        self, d_model: int, n_heads: int, *, d_context: int | None = None, dropout: float = 0.0, max_len: int | None = None,
+        logit_bound: float | None = None,
+    ) -> None:
         super().__init__()
         if d_model % n_heads:
             raise TokfreeError(f"d_model {d_model} is not divisible by n_heads {n_heads}; choose n_heads dividing d_model")
@@ -352,11 +374,26 @@ class CrossAttention(nn.Module):
         self.query = nn.Linear(d_model, d_model, bias=False)
         self.kv = nn.Linear(d_context if d_context is not None else d_model, 2 * d_model, bias=False)
         self.out = nn.Linear(d_model, d_model, bias=False)
+        self.rotary = RotaryEmbedding(self.head_dim, max_len) if max_len is not None else None
+        self.logit_bound = logit_bound
 
-    def project(self, context: Tensor) -> LayerCache:
-        """The context's keys and values, (B, H, S, Dh) each, from context (B, S, Dc)."""
+    def _positions(self, positions: Tensor | None, shape: tuple[int, int], what: str) -> Tensor:
+        if positions is None or tuple(positions.shape) != shape:
+            got = None if positions is None else tuple(positions.shape)
+            raise TokfreeError(f"this CrossAttention rotates by position: pass {what} of shape {shape}, got {got}")
+        assert self.rotary is not None
+        self.rotary.check(positions)
+        return positions
+
+    def project(self, context: Tensor, positions: Tensor | None = None) -> LayerCache:
+        """The context's keys and values, (B, H, S, Dh) each, from context (B, S, Dc); with rotary
+        positions (`max_len`) the keys are rotated by `positions` (B, S) long."""
         b, s_len, _ = context.shape
         k, v = self.kv(context).view(b, s_len, 2, self.n_heads, self.head_dim).permute(2, 0, 3, 1, 4)  # 2 x (B, H, S, Dh)
+        if self.rotary is not None:
+            k = self.rotary.rotate(k, self._positions(positions, (b, s_len), "context positions"))
+        if self.logit_bound is not None:
+            k = F.normalize(k, dim=-1)
         return LayerCache(k, v)
 
     def forward(
@@ -368,6 +405,8 @@ class CrossAttention(nn.Module):
         bias: Tensor | None = None,  # (B or 1, H or 1, Q or 1, S) float, added to the logits
         sink: bool = False,
         score_meter: ScoreMeter | None = None,
+        positions: Tensor | None = None,  # (B, Q) long, the queries' rotary positions
+        context_positions: Tensor | None = None,  # (B, S) long, when `context` is not projected yet
     ) -> Tensor:
         """Attends from each of the Q queries to the context positions its mask allows.
 
@@ -380,14 +419,23 @@ class CrossAttention(nn.Module):
                 masked positions stay masked.
             sink: softmax1: one more slot with logit 0 and value 0 that every query sees.
             score_meter: if given, measures this attention's raw logits (see `ScoreMeter`).
+            positions, context_positions: the queries' and the context's rotary positions (only
+                with `max_len`; `context_positions` only when `context` is a tensor).
 
         Returns:
             (B, Q, D).
+
+        Raises:
+            TokfreeError: positions missing or misshapen in a rotary CrossAttention.
         """
         b, q_len, d = x.shape
-        kv = self.project(context) if isinstance(context, Tensor) else context
+        kv = self.project(context, context_positions) if isinstance(context, Tensor) else context
         s_len = kv.keys.shape[2]
         q = self.query(x).view(b, q_len, self.n_heads, self.head_dim).transpose(1, 2)  # (B, H, Q, Dh)
+        if self.rotary is not None:
+            q = self.rotary.rotate(q, self._positions(positions, (b, q_len), "query positions"))
+        if self.logit_bound is not None:
+            q = _bounded_query(q, self.logit_bound)
         k, v = kv.keys.to(q.dtype), kv.values.to(q.dtype)
         empty = None
         attn_mask: Tensor | None = None
@@ -443,6 +491,7 @@ class Block(nn.Module):
         max_len: the number of rotary positions.
         causal: causal (decoder) or bidirectional (encoder) attention.
         dropout: dropout on attention probabilities and on both residual branches while training.
+        logit_bound: cosine attention with bounded logits (see `Attention`); None = off.
 
     Example:
         >>> block = Block(32, 4, 64, 16)
@@ -451,10 +500,13 @@ class Block(nn.Module):
         torch.Size([1, 3, 32])
     """
 
-    def __init__(self, d_model: int, n_heads: int, d_ff: int, max_len: int, *, causal: bool = True, dropout: float = 0.0) -> None:
+    def __init__(
+        self, d_model: int, n_heads: int, d_ff: int, max_len: int, *, causal: bool = True, dropout: float = 0.0,
+        logit_bound: float | None = None,
+    ) -> None:
         super().__init__()
         self.attn_norm = RMSNorm(d_model)
-        self.attn = Attention(d_model, n_heads, max_len, causal=causal, dropout=dropout)
+        self.attn = Attention(d_model, n_heads, max_len, causal=causal, dropout=dropout, logit_bound=logit_bound)
         self.mlp_norm = RMSNorm(d_model)
         self.mlp = SwiGLU(d_model, d_ff)
         self.drop = nn.Dropout(dropout)
