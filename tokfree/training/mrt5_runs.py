@@ -1,11 +1,13 @@
 """MrT5's deletion experiment (issue 7): a trained byte-level encoder-decoder, then the same model
 trained on with PI-controlled deletion targets and without deletion, measured on held-out text.
 
-Task ("fill", `fill_pairs`): 15% of each `window`-byte window of the English training text, in
-spans of 3 on average (T5's span sampling, `corrupt_spans`), is replaced in place by a mask id;
-the decoder writes the whole original window. Input and output are aligned byte for byte, so
-every output byte depends on the encoder (copied, or inferred from both sides), and the
-encoder's states are what deletion has to economise. The model decodes with rotary
+Tasks ("fill" and "infill", `fill_pairs`): 15% of each `window`-byte window of the English
+training text, in spans of 3 on average (T5's span sampling, `corrupt_spans`), is replaced in
+place by a mask id; the decoder writes the whole original window. Input and output are aligned
+byte for byte, so every output byte depends on the encoder (copied, or inferred from both sides).
+"fill" scores every byte (the pretraining: the decoder learns to read the encoder); "infill"
+scores only the masked bytes (the deletion runs: the encoder then contributes the context the
+decoder has not read yet, and deletion has to keep what that needs). The model decodes with rotary
 cross-attention (`MrT5Config.cross_rotary`: copying is then learnt in a few hundred steps) and
 bounded logits in the gated attentions (`MrT5Config.logit_bound`: without them a trained model
 reads deleted bytes through their e^-30 weight in soft deletion, and the deletion the training
@@ -254,11 +256,11 @@ def evaluate(
             "encoder length / input": enc_len / inp_len}
 
 
-def _row(name: str, target: float | None, model: MrT5, measured: dict[str, float], reference: float, **extra: object) -> dict[str, object]:
+def _row(name: str, target: float | None, model: MrT5, measured: dict[str, float], reference: float) -> dict[str, object]:
     return {"run": name, "target": target, "parameters": model.num_parameters(), "training s": None, "train ratio (last 10%)": None,
             "train steps within 0.1 of target (last third)": None, "held-out deletion ratio": measured["deletion ratio"],
             "encoder length / input": measured["encoder length / input"], "held-out CE (nats/target)": measured["ce"],
-            "soft-deletion CE": measured.get("soft ce"), "loss cost": measured["ce"] / reference - 1, **extra}
+            "soft-deletion CE": measured["soft ce"], "loss cost": measured["ce"] / reference - 1}
 
 
 def run_all(
@@ -294,10 +296,9 @@ def run_all(
     results = MrT5Results(settings={"steps": steps, "continue_steps": continue_steps, "seed": seed, "window": window, "task": task,
                                     "heldout_pairs": len(pairs), "mean_span": mean_span, "logit_bound": logit_bound})
     common = {"seed": seed, "device": device, "window": window, "show_progress": show_progress}
-    fill = {**common, "task": task, "mean_span": mean_span}
     infill = task == "infill"
     base, curves, seconds = train_mrt5(train_bytes, None, steps=steps, open_gate=True, cross_rotary=True, logit_bound=logit_bound,
-                                       **{**fill, "task": "fill"})
+                                       task="fill", mean_span=mean_span, **common)
     results.curves["pretraining"] = curves
     results.settings["pretraining s"] = seconds
     if out is not None:
@@ -307,7 +308,8 @@ def run_all(
     for target in (None, *targets):
         name = "no deletion" if target is None else f"target {target}"
         model, curves, seconds = train_mrt5(train_bytes, target, steps=continue_steps, init=base, open_gate=target is None,
-                                            delay=continue_steps // 20, ramp=2 * continue_steps // 3, **fill)
+                                            delay=continue_steps // 20, ramp=2 * continue_steps // 3, task=task, mean_span=mean_span,
+                                            **common)
         measured = evaluate(model, pairs, control="open" if target is None else None, infill=infill)
         reference = measured["ce"] if reference is None else reference
         results.curves[name] = curves
