@@ -6,7 +6,9 @@ A language is described by files, not code (format in docs/morph.md):
   templates, and the names of the two lexicon files;
 - a roots file, one class per line: `canonical<TAB>allomorph<TAB>...` (optionally gzipped);
 - a suffixes file, one class per line: `name<TAB>template`, where an archiphoneme letter expands to
-  its letters (the same letter takes one value per template) and `(x)` is optional.
+  its letters (the same letter takes one value per template) and `(x)` is optional;
+- or, instead of the two lexicon files, a hunspell `.aff` + `.dic` pair (`"hunspell": [aff, dic]`):
+  stems become root classes (with the shortened forms their rules attach to), each suffix flag a class.
 
 Every surface form of a class shares the class's id. `MorphLexicon.segment` splits one lowercase
 word into root + suffixes (longest root whose remainder is a chain of suffixes), or marks the parts
@@ -206,6 +208,12 @@ def load_language(folder: str | Path) -> tuple[Language, MorphLexicon]:
     if document.get("format") != "tokfree-morph-language":
         raise TokfreeError(f"{description}: \"format\" must be \"tokfree-morph-language\" (docs/morph.md)")
     language = Language.from_json(document, str(description))
+    if "hunspell" in document:
+        from tokfree.io.hunspell import read_hunspell
+
+        aff, dic = document["hunspell"]
+        roots, suffixes = read_hunspell(folder / aff, folder / dic).lexicon_classes(lambda word: "".join(map(language.lower_char, word)))
+        return language, MorphLexicon(roots, suffixes)
     roots = [line.split("\t") for line in _read_lines(folder / document["roots"])]
     suffixes = []
     for line in _read_lines(folder / document["suffixes"]):
