@@ -3,6 +3,7 @@
 
 pub mod bpe;
 pub mod bytelevel;
+pub mod morph;
 pub mod error;
 pub mod pretokenize;
 pub mod tokenizer;

@@ -24,11 +24,13 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tokfree import _rust
 from tokfree.errors import TokfreeError
 
 __all__ = ["Language", "MorphLexicon", "Morph", "expand_template", "load_language"]
 
 ROOT, SUFFIX, REST = "root", "suffix", "rest"
+_KINDS = (ROOT, SUFFIX, REST)
 _OPTIONAL = re.compile(r"\(([^()]+)\)")
 
 
@@ -143,51 +145,22 @@ class MorphLexicon:
             table = self.root_of if kind == ROOT else self.suffix_of
             for form in forms:
                 table.setdefault(form, index)
-        self.max_root = max(map(len, self.root_of), default=0)
-        self.max_suffix = max(map(len, self.suffix_of), default=0)
+        self._core = _rust.MorphLexicon(list(self.root_of.items()), list(self.suffix_of.items()))
 
     def __len__(self) -> int:
         return len(self.classes)
 
-    def suffix_chain(self, text: str) -> list[int] | None:
-        """Class indices of the fewest suffixes that spell `text` exactly (longest first), or None."""
-        n = len(text)
-        best: list[list[int] | None] = [None] * (n + 1)
-        best[n] = []
-        for start in range(n - 1, -1, -1):
-            for end in range(min(n, start + self.max_suffix), start, -1):
-                index = self.suffix_of.get(text[start:end])
-                rest = best[end]
-                if index is not None and rest is not None and (best[start] is None or len(rest) + 1 < len(best[start])):  # type: ignore[arg-type]
-                    best[start] = [index, *rest]
-        return best[0]
-
     def segment(self, word: str) -> list[Morph]:
-        """Splits a lowercase word: the longest root whose remainder is a suffix chain; else the
-        longest root (at least 2 characters) followed by a rest; else the longest suffix chain
-        ending the word after a rest of at least 2 characters; else the whole word as a rest.
-        """
-        roots = [end for end in range(min(len(word), self.max_root), 0, -1) if word[:end] in self.root_of]
-        for end in roots:
-            chain = self.suffix_chain(word[end:])
-            if chain is not None:
-                return [Morph(ROOT, word[:end], self.root_of[word[:end]]), *self._suffixes(word[end:], chain)]
-        if roots and roots[0] >= 2:
-            end = roots[0]
-            return [Morph(ROOT, word[:end], self.root_of[word[:end]]), Morph(REST, word[end:])]
-        for start in range(2, len(word)):
-            chain = self.suffix_chain(word[start:])
-            if chain is not None:
-                return [Morph(REST, word[:start]), *self._suffixes(word[start:], chain)]
-        return [Morph(REST, word)]
+        """Splits a lowercase word: the longest root whose remainder is a suffix chain (fewest
+        suffixes); else the longest root (at least 2 characters) followed by a rest; else a rest of
+        at least 2 characters followed by a suffix chain; else the whole word as a rest. The search
+        runs over character tries in Rust (`rust_ext/src/morph.rs`; twin: `tokfree._reference.morph`).
 
-    def _suffixes(self, text: str, chain: list[int]) -> list[Morph]:
-        pieces, at = [], 0
-        for index in chain:
-            form = next(f for f in sorted(self.classes[index][1], key=len, reverse=True) if text.startswith(f, at) and self.suffix_of.get(f) == index)
-            pieces.append(Morph(SUFFIX, form, index))
-            at += len(form)
-        return pieces
+        Example:
+            >>> MorphLexicon([["ev"]], [["ler", "lar"], ["de", "da"]]).segment("evlerde")
+            [Morph(kind='root', text='ev', class_index=0), Morph(kind='suffix', text='ler', class_index=1), Morph(kind='suffix', text='de', class_index=2)]
+        """
+        return [Morph(_KINDS[kind], word[start:end], index) for kind, start, end, index in self._core.segment(word)]
 
 
 def load_language(folder: str | Path) -> tuple[Language, MorphLexicon]:

@@ -607,10 +607,42 @@ fn word_boundaries_batch(
     result.map_err(to_py_err)
 }
 
+/// The hybrid tokenizer's segmenter (`crate::morph`): root and suffix tries.
+#[pyclass(name = "MorphLexicon", module = "tokfree._rust", frozen)]
+struct PyMorphLexicon {
+    inner: crate::morph::MorphLexicon,
+}
+
+#[pymethods]
+impl PyMorphLexicon {
+    #[new]
+    fn new(roots: Vec<(String, u32)>, suffixes: Vec<(String, u32)>) -> Self {
+        PyMorphLexicon { inner: crate::morph::MorphLexicon::new(&roots, &suffixes) }
+    }
+
+    /// (kind 0 root / 1 suffix / 2 rest, start char, end char, class index or -1) per piece.
+    fn segment(&self, word: &str) -> Vec<(u8, usize, usize, i64)> {
+        use crate::morph::Kind;
+        self.inner
+            .segment(word)
+            .into_iter()
+            .map(|p| {
+                let kind = match p.kind {
+                    Kind::Root => 0,
+                    Kind::Suffix => 1,
+                    Kind::Rest => 2,
+                };
+                (kind, p.start, p.end, p.class.map_or(-1, i64::from))
+            })
+            .collect()
+    }
+}
+
 #[pymodule(name = "_rust", gil_used = false)]
 fn tokfree_rust_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyTokenizer>()?;
     m.add_class::<PyPretokenCounter>()?;
+    m.add_class::<PyMorphLexicon>()?;
     m.add_function(wrap_pyfunction!(split_spans, m)?)?;
     m.add_function(wrap_pyfunction!(preset_patterns, m)?)?;
     m.add_function(wrap_pyfunction!(train_bpe, m)?)?;
