@@ -296,6 +296,8 @@ class HybridTokenizer:
                 out.append(self._fixed[token_id])
                 continue
             position += 1
+            if pending is not None and not (self.class_base <= token_id < self.bpe_base and len(self.token_forms(token_id)) > 1):
+                raise TokfreeError(f"<variant:{pending}> before id {token_id}: a variant token must come just before a lexicon id with several forms")
             if self.class_base <= token_id < self.bpe_base:
                 forms = self.token_forms(token_id)
                 choice = 0
@@ -316,6 +318,8 @@ class HybridTokenizer:
                 context.reset()
             elif token_id >= self.class_base:
                 context.feed(surface)
+        if pending is not None:
+            raise TokfreeError(f"the ids end with <variant:{pending}>; a variant token must come just before a lexicon id with several forms")
         return out
 
     def _apply_case(self, pieces: list[str | int]) -> str:
