@@ -76,10 +76,6 @@ def reference_entry() -> Entry | None:
     return Entry("turkish-tokenizer 1.0.4 (reference)", ref.encode, ref.decode, strings, word_pieces, None)
 
 
-def turkish_lower(text: str) -> str:
-    return "".join({"İ": "i", "I": "ı"}.get(c, c.lower() if len(c.lower()) == 1 else c) for c in text)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--bpe-vocab", type=int, default=2048, help="size of the hybrid's BPE fallback")
@@ -112,7 +108,7 @@ def main() -> None:
 
     roots = {form for kind, forms in lexicon.classes if kind == ROOT for form in forms}
     affixes = {form for kind, forms in lexicon.classes if kind != ROOT for form in forms}
-    metric_lexicon = MorphemeLexicon(roots, affixes, dictionary.accepts, lower=turkish_lower)
+    metric_lexicon = MorphemeLexicon(roots, affixes, dictionary.accepts, lower=lambda token: "".join(map(language.lower_char, token)))
     gold = [(w[0], w[1], w[2]) for r in heldout for w in r["words"]]
     n_words = sum(len(text.split()) for text in held_texts)
     speed_text = "\n".join(held_texts)

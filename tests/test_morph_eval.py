@@ -71,3 +71,14 @@ def test_language_file_errors(tmp_path):
     (tmp_path / "language.json").write_text('{"format": "other"}', encoding="utf-8")
     with pytest.raises(TokfreeError, match="tokfree-morph-language"):
         load_language(tmp_path)
+
+
+def test_tokenizer_from_file_points_to_hybrid_loader(tmp_path):
+    from tokfree import Tokenizer
+    from tokfree.errors import TokenizerFileError
+
+    language, lexicon = load_language("data/morph/english")
+    tok = train_hybrid(iter(["cats and dogs " * 5]), (language, lexicon), bpe_vocab_size=260, min_frequency=1, show_progress=False)
+    tok.save(tmp_path / "h.json")
+    with pytest.raises(TokenizerFileError, match="HybridTokenizer.from_file"):
+        Tokenizer.from_file(tmp_path / "h.json")

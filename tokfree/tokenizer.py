@@ -410,6 +410,8 @@ class Tokenizer:
             document = json.loads(raw.decode("utf-8"))
         except (UnicodeDecodeError, ValueError, RecursionError) as err:
             raise TokenizerFileError(f"{name}: not valid JSON ({type(err).__name__}: {err}); pass a tokenizer.json file") from None
+        if is_native(document) and document.get("model") == "hybrid":
+            raise TokenizerFileError(f"{name} is a hybrid morphological tokenizer; load it with tokfree.models.hybrid.HybridTokenizer.from_file")
         parts = parts_from_native(document, name) if is_native(document) else parts_from_hf(document, name)
         return cls(parts)
 
