@@ -115,3 +115,27 @@ def test_train_domain_recipe_and_extend(files, tmp_path):
     extended = tokfree.Tokenizer.from_file(grown)
     assert extended.vocab_size == 4096 + 50
     assert extended.to_parts().vocab[:4096 - 13] == tok.to_parts().vocab
+
+
+def test_train_and_encode_hybrid(tmp_path):
+    import gzip
+
+    from tokfree.models.hybrid import HybridTokenizer
+
+    records = [json.loads(line) for line in gzip.open("data/_morph/turkish_treebank.jsonl.gz", "rt", encoding="utf-8")]
+    corpus = tmp_path / "tr.txt"
+    corpus.write_text("\n".join(r["text"] for r in records if r["split"] == "train")[:100_000], encoding="utf-8")
+    out = tmp_path / "hybrid.json"
+    refused = run("train", "--recipe", "hybrid", "--language", "data/morph/turkish", "--input", str(corpus), "--vocab-size", "600", "--out", str(out), "--quiet")
+    assert refused.returncode == 2 and "--format tokfree" in refused.stderr  # HF cannot hold it
+    result = run("train", "--recipe", "hybrid", "--language", "data/morph/turkish", "--input", str(corpus), "--vocab-size", "600",
+                 "--format", "tokfree", "--out", str(out), "--quiet")
+    assert result.returncode == 0, result.stderr
+    tok = HybridTokenizer.from_file(out)
+    text = "Kitabı İstanbul'da okudum."
+    ids = run("encode", "--tokenizer", str(out), "-", stdin=text)
+    assert ids.returncode == 0, ids.stderr
+    assert [int(i) for i in ids.stdout.split()] == tok.encode(text)
+    assert tok.decode([int(i) for i in ids.stdout.split()]) == text
+    tokens = run("encode", "--tokenizer", str(out), "--tokens", "-", stdin="evlerde")
+    assert json.loads(tokens.stdout) == ["ev", "ler", "de"]

@@ -47,6 +47,20 @@ def _train(args: argparse.Namespace) -> int:
             max_token_length=args.max_token_length,
             **common,
         )
+    elif args.recipe in ("hybrid", "morphbpe"):
+        from tokfree.trainers.morph import train_hybrid, train_morph_bpe
+
+        if args.language is None:
+            raise TokfreeError(f"--recipe {args.recipe} needs --language, a language folder such as data/morph/turkish (docs/morph.md)")
+        if args.recipe == "hybrid":
+            if args.format != "tokfree":
+                raise TokfreeError("a hybrid tokenizer can only be saved as tokfree JSON: pass --format tokfree")
+            hybrid = train_hybrid(args.input, args.language, bpe_vocab_size=args.vocab_size, special_tokens=args.special_token or ("<pad>", "<eos>"), **common)
+            hybrid.save(args.out, format="tokfree")
+            if not args.quiet:
+                print(f"trained {hybrid.vocab_size} tokens in {time.perf_counter() - started:.2f} s -> {args.out}", file=sys.stderr)
+            return 0
+        tokenizer = train_morph_bpe(args.input, args.language, args.vocab_size, pre_tokenizer=args.pre_tokenizer, special_tokens=args.special_token, **common)
     elif args.recipe == "charlevel":
         tokenizer = train_charlevel(
             args.input,
@@ -86,8 +100,15 @@ def _extend(args: argparse.Namespace) -> int:
 
 
 def _encode(args: argparse.Namespace) -> int:
-    tokenizer = Tokenizer.from_file(args.tokenizer)
+    from tokfree.models.hybrid import HybridTokenizer
+
     text = _read_text(args.file)
+    if _is_hybrid_file(args.tokenizer):
+        hybrid = HybridTokenizer.from_file(args.tokenizer)
+        ids = hybrid.encode(text)
+        print(json.dumps(hybrid.tokenize(text), ensure_ascii=False) if args.tokens else " ".join(map(str, ids)))
+        return 0
+    tokenizer = Tokenizer.from_file(args.tokenizer)
     allowed = "all" if args.allow_special else ()
     ids = tokenizer.encode(text, allowed_special=allowed)
     if args.tokens:
@@ -96,6 +117,15 @@ def _encode(args: argparse.Namespace) -> int:
     else:
         print(" ".join(map(str, ids)))
     return 0
+
+
+def _is_hybrid_file(path: str) -> bool:
+    """Whether `path` is a hybrid tokenizer file (its model field sits near the start)."""
+    try:
+        with open(path, encoding="utf-8", errors="replace") as file:
+            return '"model":"hybrid"' in file.read(200)
+    except OSError:
+        return False
 
 
 def corpus_stats(tokenizer: Tokenizer, texts: list[str]) -> dict[str, float]:
@@ -251,8 +281,10 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--min-frequency", type=int, default=2)
     train.add_argument("--max-token-length", type=int, default=None, help="longest token in bytes")
     train.add_argument("--max-token-chars", type=int, default=None, help="longest token in characters (character-level BPE)")
-    train.add_argument("--recipe", choices=["bpe", "domain", "charlevel"], default="bpe",
-                       help="bpe: plain byte-level BPE; domain: the KL3M domain recipe (docs/training.md); charlevel: short tokens")
+    train.add_argument("--recipe", choices=["bpe", "domain", "charlevel", "hybrid", "morphbpe"], default="bpe",
+                       help="bpe: plain byte-level BPE; domain: the KL3M domain recipe (docs/training.md); charlevel: short tokens; "
+                            "hybrid: lexicon + MorphBPE fallback, --vocab-size is the fallback's (docs/morph.md); morphbpe: BPE within morphemes")
+    train.add_argument("--language", default=None, help="hybrid/morphbpe recipes: a language folder, e.g. data/morph/turkish")
     train.add_argument("--normalizer", choices=["NFKC", "NFC", "none"], default="NFKC", help="domain/charlevel recipes only")
     train.add_argument("--pad-to-multiple-of", type=int, default=128, help="domain recipe: round the vocab size up (0: no)")
     train.add_argument("--no-curated-tokens", action="store_true", help="domain recipe: no forced domain tokens")
