@@ -7,13 +7,13 @@ affix and condition. Not supported (ignored): compounding, two-level affixes, `I
 
 from __future__ import annotations
 
-import gzip
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from tokfree.errors import TokfreeError
+from tokfree.io.files import read_text
 
 __all__ = ["HunspellDictionary", "read_hunspell"]
 
@@ -24,15 +24,6 @@ class AffixRule:
     strip: str
     affix: str
     condition: re.Pattern[str]
-
-
-def _open_text(path: Path) -> list[str]:
-    opener = gzip.open if path.suffix == ".gz" else open
-    try:
-        with opener(path, "rt", encoding="utf-8", errors="strict") as file:  # type: ignore[operator]
-            return file.read().splitlines()
-    except (OSError, UnicodeDecodeError) as err:
-        raise TokfreeError(f"cannot read hunspell file {path}: {err}; it must be UTF-8 (SET UTF-8)") from None
 
 
 class HunspellDictionary:
@@ -116,7 +107,7 @@ def read_hunspell(aff_path: str | Path, dic_path: str | Path) -> HunspellDiction
     Raises:
         TokfreeError: unreadable files, or an affix rule whose condition is not a valid pattern.
     """
-    aff_lines = _open_text(Path(aff_path))
+    aff_lines = read_text(aff_path, "hunspell file").splitlines()
     mode = "char"
     suffixes: dict[str, list[AffixRule]] = {}
     prefixes: dict[str, list[AffixRule]] = {}
@@ -137,7 +128,7 @@ def read_hunspell(aff_path: str | Path, dic_path: str | Path) -> HunspellDiction
         table = suffixes if kind == "SFX" else prefixes
         table.setdefault(flag, []).append(AffixRule(flag, strip, affix, pattern))
     stems: dict[str, set[str]] = {}
-    dic_lines = _open_text(Path(dic_path))
+    dic_lines = read_text(dic_path, "hunspell file").splitlines()
     for line in dic_lines[1:]:
         entry = line.split("\t")[0].strip()
         if not entry:

@@ -17,7 +17,6 @@ it cannot analyse for the BPE fallback. This module knows nothing about ids, cas
 
 from __future__ import annotations
 
-import gzip
 import itertools
 import json
 import re
@@ -26,6 +25,7 @@ from pathlib import Path
 
 from tokfree import _rust
 from tokfree.errors import TokfreeError
+from tokfree.io.files import read_text
 
 __all__ = ["Language", "MorphLexicon", "Morph", "expand_template", "load_language"]
 
@@ -108,12 +108,8 @@ def expand_template(template: str, archiphonemes: dict[str, str]) -> list[str]:
 
 
 def _read_lines(path: Path) -> list[str]:
-    opener = gzip.open if path.suffix == ".gz" else open
-    try:
-        with opener(path, "rt", encoding="utf-8") as file:  # type: ignore[operator]
-            return [line.rstrip("\n") for line in file if line.strip() and not line.startswith("#")]
-    except (OSError, UnicodeDecodeError) as err:
-        raise TokfreeError(f"cannot read lexicon file {path}: {err}; check the language folder") from None
+    """The non-blank, non-comment lines of a lexicon file."""
+    return [line for line in read_text(path, "lexicon file").splitlines() if line.strip() and not line.startswith("#")]
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ counted, let alone merged. The merge loop itself is `train_bpe`'s (Rust).
 
 from __future__ import annotations
 
+import dataclasses
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -83,6 +84,11 @@ def _morph_lines(inputs: Iterable[str], language: Language, lexicon: MorphLexico
         yield "\n".join([piece] * count)
 
 
+def _with_pre_tokenizer(trained: Tokenizer, pre_tokenizer: str) -> Tokenizer:
+    """`trained` (counted one morph per line) with the pre-tokenizer it will encode with."""
+    return Tokenizer(dataclasses.replace(trained.to_parts(), pre_tokenizer=pre_tokenizer))
+
+
 def _language(language: str | Path | tuple[Language, MorphLexicon]) -> tuple[Language, MorphLexicon]:
     return language if isinstance(language, tuple) else load_language(language)
 
@@ -111,8 +117,7 @@ def train_morph_bpe(
     pair = _language(language)
     lines = _morph_lines(inputs, *pair, pre_tokenizer, show_progress)
     trained = train_bpe(lines, vocab_size, pre_tokenizer=_MORPH_PER_LINE, special_tokens=special_tokens, min_frequency=min_frequency, show_progress=show_progress)
-    parts = trained.to_parts()
-    return Tokenizer(type(parts)(pre_tokenizer, parts.vocab, parts.merges, parts.special_tokens))
+    return _with_pre_tokenizer(trained, pre_tokenizer)
 
 
 def train_hybrid(
@@ -145,9 +150,7 @@ def train_hybrid(
     fallback = train_bpe(
         _morph_lines(inputs if texts is None else iter(texts), lang, lexicon, None, show_progress), bpe_vocab_size, pre_tokenizer=_MORPH_PER_LINE, min_frequency=min_frequency, show_progress=show_progress
     )
-    parts = fallback.to_parts()
-    fallback = Tokenizer(type(parts)("none", parts.vocab, parts.merges, parts.special_tokens))
-    tokenizer = HybridTokenizer(lang, lexicon, fallback, special_tokens=special_tokens)
+    tokenizer = HybridTokenizer(lang, lexicon, _with_pre_tokenizer(fallback, "none"), special_tokens=special_tokens)
     tokenizer.rules = fit_rules(tokenizer, read_texts(inputs if texts is None else iter(texts)), show_progress=show_progress)
     return tokenizer
 
