@@ -184,22 +184,37 @@ class CausalLM(nn.Module):
         """The number of weights (a tied head counted once)."""
         return sum(p.numel() for p in self.parameters())
 
-    def _run(self, ids: Tensor, attention_mask: Tensor | None, past: KVCache | None) -> tuple[Tensor, KVCache]:
-        if ids.dim() != 2:
-            raise TokfreeError(f"ids must be a (batch, time) tensor, got shape {tuple(ids.shape)}")
-        if ids.dtype not in (torch.int64, torch.int32):
-            raise TokfreeError(f"ids must be an integer tensor, got {ids.dtype}")
-        b, t = ids.shape
-        if ids.numel() and (int(ids.min()) < 0 or int(ids.max()) >= self.config.vocab_size):
-            bad = int(ids.min()) if int(ids.min()) < 0 else int(ids.max())
-            raise TokfreeError(f"token id {bad} is outside the model's vocabulary 0..{self.config.vocab_size - 1}")
+    def _run(
+        self, ids: Tensor | None, attention_mask: Tensor | None, past: KVCache | None, embeddings: Tensor | None = None
+    ) -> tuple[Tensor, KVCache]:
+        """(B, T, D) final-norm hidden states and the extended cache, from ids or input embeddings."""
         device = self.device
-        ids = ids.to(device=device, dtype=torch.long)
+        if embeddings is not None:
+            if ids is not None:
+                raise TokfreeError("pass ids or embeddings, not both")
+            if embeddings.dim() != 3 or embeddings.shape[-1] != self.config.d_model:
+                raise TokfreeError(
+                    f"embeddings must be a (batch, time, {self.config.d_model}) tensor, got shape {tuple(embeddings.shape)}"
+                )
+            if not embeddings.is_floating_point():
+                raise TokfreeError(f"embeddings must be a float tensor, got {embeddings.dtype}")
+            b, t = embeddings.shape[:2]
+            shape = (b, t)
+        else:
+            if ids is None or ids.dim() != 2:
+                raise TokfreeError(f"ids must be a (batch, time) tensor, got {None if ids is None else tuple(ids.shape)}")
+            if ids.dtype not in (torch.int64, torch.int32):
+                raise TokfreeError(f"ids must be an integer tensor, got {ids.dtype}")
+            b, t = shape = tuple(ids.shape)
+            if ids.numel() and (int(ids.min()) < 0 or int(ids.max()) >= self.config.vocab_size):
+                bad = int(ids.min()) if int(ids.min()) < 0 else int(ids.max())
+                raise TokfreeError(f"token id {bad} is outside the model's vocabulary 0..{self.config.vocab_size - 1}")
+            ids = ids.to(device=device, dtype=torch.long)
         if past is not None and past.lengths.shape[0] != b:
             raise TokfreeError(f"the cache holds {past.lengths.shape[0]} rows but ids has {b}; pass the cache of the same batch")
         if attention_mask is not None:
-            if attention_mask.shape != ids.shape:
-                raise TokfreeError(f"attention_mask has shape {tuple(attention_mask.shape)}, ids {tuple(ids.shape)}; they must match")
+            if tuple(attention_mask.shape) != shape:
+                raise TokfreeError(f"attention_mask has shape {tuple(attention_mask.shape)}, the input {shape}; they must match")
             attention_mask = attention_mask.to(device=device, dtype=torch.bool)
         lengths = past.lengths.to(device) if past is not None else torch.zeros(b, dtype=torch.long, device=device)
         if attention_mask is None:
@@ -222,14 +237,51 @@ class CausalLM(nn.Module):
             new = attention_mask if attention_mask is not None else torch.ones(b, t, dtype=torch.bool, device=device)
             key_mask = torch.cat((old, new), dim=1)
         with torch.autocast(device_type="cuda", dtype=torch.bfloat16, enabled=device.type == "cuda"):
-            x = self.drop(self.embed(ids))
+            x = self.drop(self.embed(ids) if embeddings is None else embeddings.to(device))
             caches: list[LayerCache] = []
             for i, block in enumerate(self.blocks):
                 x, cache = block(x, positions, key_mask=key_mask, past=past.layers[i] if past is not None else None)
                 caches.append(cache)
             x = self.norm(x)
-            logits = self.lm_head(x) if self.lm_head is not None else F.linear(x, self.embed.weight)
-        return logits.float(), KVCache(tuple(caches), key_mask, new_lengths)
+        return x, KVCache(tuple(caches), key_mask, new_lengths)
+
+    def _logits(self, hidden: Tensor) -> Tensor:
+        with torch.autocast(device_type="cuda", dtype=torch.bfloat16, enabled=hidden.device.type == "cuda"):
+            logits = F.linear(hidden, self.output_weight)
+        return logits.float()
+
+    @property
+    def output_weight(self) -> Tensor:
+        """(vocab_size, D) the output head's matrix (the embedding matrix itself when tied)."""
+        return self.lm_head.weight if self.lm_head is not None else self.embed.weight
+
+    def hidden_states(
+        self,
+        ids: Tensor | None = None,
+        *,
+        embeddings: Tensor | None = None,
+        attention_mask: Tensor | None = None,
+        past: KVCache | None = None,
+    ) -> tuple[Tensor, KVCache]:
+        """The final-norm hidden states (what the head multiplies), from ids or from input embeddings.
+
+        Feeding `embeddings = model.embed(ids)` gives the hidden states of `ids`; any other (B, T, D)
+        vectors (for example embeddings predicted for merged tokens, `tokfree.merging`) run through
+        the same blocks. `hidden @ output_weight.T` are the logits of `forward`.
+
+        Args:
+            ids: (B, T) token ids, or None when `embeddings` is given.
+            embeddings: (B, T, D) float input vectors instead of ids.
+            attention_mask: (B, T) as in `forward`.
+            past: a cache to continue from, as in `forward_cached`.
+
+        Returns:
+            (B, T, D) hidden states (float32 on CPU, bf16 under CUDA autocast) and the extended cache.
+
+        Raises:
+            TokfreeError: both or neither of ids and embeddings, or inputs of the wrong shape or dtype.
+        """
+        return self._run(ids, attention_mask, past, embeddings)
 
     def forward(self, ids: Tensor, attention_mask: Tensor | None = None) -> Tensor:
         """Next-token logits at every position.
@@ -247,7 +299,7 @@ class CausalLM(nn.Module):
             TokfreeError: ids not a (B, T) integer tensor, an id outside the vocabulary, a mask of
                 another shape, or more than max_len positions.
         """
-        return self._run(ids, attention_mask, None)[0]
+        return self._logits(self._run(ids, attention_mask, None)[0])
 
     def forward_cached(
         self, ids: Tensor, past: KVCache | None = None, *, attention_mask: Tensor | None = None
@@ -268,7 +320,8 @@ class CausalLM(nn.Module):
         Raises:
             TokfreeError: as `forward`, or a cache with another number of rows.
         """
-        return self._run(ids, attention_mask, past)
+        hidden, cache = self._run(ids, attention_mask, past)
+        return self._logits(hidden), cache
 
     def log_probs(self, ids: Tensor, attention_mask: Tensor | None = None) -> Tensor:
         """(B, T, vocab_size) float32 next-token log-probabilities; arguments as for `forward`."""
