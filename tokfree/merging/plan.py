@@ -105,11 +105,12 @@ class _Flat:
     left: bool  # padded on the left
 
 
-def _flatten(ids: np.ndarray, mask: np.ndarray) -> _Flat:
+def _flatten(ids: np.ndarray, mask: np.ndarray, *, default_left: bool = False) -> _Flat:
+    """The real tokens; a batch without padding keeps `default_left` as its side."""
     lengths = mask.sum(axis=1).astype(np.int64)
     width = ids.shape[1]
     cols = np.arange(width)
-    first = np.where(lengths > 0, np.argmax(mask, axis=1), 0)
+    first = np.where(lengths > 0, np.argmax(mask, axis=1), 0) if width else np.zeros_like(lengths)
     contiguous = (mask == ((cols >= first[:, None]) & (cols < (first + lengths)[:, None]))).all()
     right_ok = bool(contiguous and (first[lengths > 0] == 0).all())
     left_ok = bool(contiguous and (first + lengths == width)[lengths > 0].all())
@@ -118,7 +119,7 @@ def _flatten(ids: np.ndarray, mask: np.ndarray) -> _Flat:
             "attention_mask has padding inside a row; merging needs each row's real tokens together, "
             "padded on the left or on the right"
         )
-    return _Flat(ids[mask], lengths, left=left_ok and not right_ok)
+    return _Flat(ids[mask], lengths, left=left_ok and (default_left or not right_ok))
 
 
 def _pad(tokens: np.ndarray, lengths: np.ndarray, *, left: bool, pad_id: int, width: int | None) -> tuple[np.ndarray, np.ndarray]:
@@ -270,6 +271,9 @@ class MergePlan:
         lengths_before, lengths_after: (B,) real tokens per row before and after merging.
         pieces: (M, L) int64 base ids each new token is made of, padded with -1.
         piece_lengths: (M,) the number of base ids in each new token.
+        pad_id: the id in the outputs' padding slots.
+        left_padded: the planning batch was padded on the left; outputs of `apply` and `unmerge`
+            keep their input's side, and this one when the input has no padding to tell.
     """
 
     merges: np.ndarray
@@ -282,6 +286,7 @@ class MergePlan:
     pieces: np.ndarray
     piece_lengths: np.ndarray
     pad_id: int
+    left_padded: bool
     _rules: _Rules = field(repr=False)
     _backend: Backend = field(repr=False, default="auto")
 
@@ -326,7 +331,7 @@ class MergePlan:
         """
         arr = _check_ids(ids)
         mask = _check_mask(attention_mask, arr.shape)
-        flat = _flatten(arr, mask)
+        flat = _flatten(arr, mask, default_left=self.left_padded)
         join = self._rules.joinable(flat)
         _, tokens, _ = _loop(self._backend)(
             flat.tokens, join, first_new_id=self.first_new_id, fixed=self.merges, max_merges=self.n_merges
@@ -350,18 +355,19 @@ class MergePlan:
         """
         arr = _check_ids(ids)
         mask = _check_mask(attention_mask, arr.shape)
-        flat = _flatten(arr, mask)
+        flat = _flatten(arr, mask, default_left=self.left_padded)
         t = flat.tokens
         limit = self.first_new_id + self.n_merges
         if t.size and (int(t.min()) < 0 or int(t.max()) >= limit):
             raise TokfreeError(f"id {int(t.max()) if int(t.max()) >= limit else int(t.min())} is neither a base id nor a new id of this plan (0..{limit - 1})")
-        is_new = t >= self.first_new_id
-        sizes = np.where(is_new, self.piece_lengths[np.where(is_new, t - self.first_new_id, 0)], 1)
         if self.n_merges:
-            table = self.pieces[np.where(is_new, t - self.first_new_id, 0)]  # (n, L)
+            is_new = t >= self.first_new_id
+            rank = np.where(is_new, t - self.first_new_id, 0)
+            sizes = np.where(is_new, self.piece_lengths[rank], 1)
+            table = self.pieces[rank]  # (n, L)
             table[~is_new, 0] = t[~is_new]
         else:
-            table = t[:, None]
+            sizes, table = np.ones(t.size, dtype=np.int64), t[:, None]
         cols = np.arange(table.shape[1])
         tokens = table[cols[None, :] < sizes[:, None]]
         row_of = np.repeat(np.arange(flat.lengths.size), flat.lengths)
@@ -475,7 +481,7 @@ def plan_merges(
     plan = MergePlan(
         merges=merges, first_new_id=first_new_id, boundary=boundary, ids=None, attention_mask=None,
         lengths_before=flat.lengths, lengths_after=flat.lengths, pieces=pieces, piece_lengths=piece_lengths,
-        pad_id=pad_id, _rules=rules, _backend=backend,
+        pad_id=pad_id, left_padded=flat.left, _rules=rules, _backend=backend,
     )  # fmt: skip
     lengths = _row_lengths(flat, tokens, plan)
     out, out_mask = _pad(tokens, lengths, left=flat.left, pad_id=pad_id, width=None)
