@@ -401,6 +401,37 @@ def test_training_is_deterministic_with_a_seed(code_split, code_tokenizer):
     assert log1.train_loss != log3.train_loss
 
 
+def test_train_lm_fine_tunes_an_init_model_in_place(code_split, code_tokenizer):
+    train, heldout = code_split
+    config = _small_config(code_tokenizer)
+    kwargs = dict(batch_size=8, seq_len=32, lr=1e-2, show_progress=False)
+    base, _ = train_lm(code_tokenizer, train, config, steps=20, seed=0, **kwargs)
+    before, *_ = evaluate_lm(base, code_tokenizer, heldout, seq_len=32)
+    tuned, _ = train_lm(code_tokenizer, train, config, steps=20, seed=1, init=base, **kwargs)
+    assert tuned is base  # trained in place
+    after, *_ = evaluate_lm(tuned, code_tokenizer, heldout, seq_len=32)
+    fresh, _ = train_lm(code_tokenizer, train, config, steps=20, seed=1, **kwargs)
+    assert after < before and after < evaluate_lm(fresh, code_tokenizer, heldout, seq_len=32)[0]
+    other = CausalLMConfig(vocab_size=config.vocab_size, d_model=32, n_layers=1, n_heads=2, max_len=64)
+    with pytest.raises(TokfreeError, match="init has config"):
+        train_lm(code_tokenizer, train, other, steps=1, seed=0, init=base, **kwargs)
+
+
+def test_hidden_states_from_embeddings_equal_the_forward(code_tokenizer):
+    model = CausalLM(CausalLMConfig(vocab_size=code_tokenizer.vocab_size, d_model=32, n_layers=2, n_heads=2, max_len=16, tie_embeddings=False), seed=0)
+    ids = torch.randint(0, code_tokenizer.vocab_size, (2, 9), generator=torch.Generator().manual_seed(0))
+    mask = torch.ones_like(ids, dtype=torch.bool)
+    mask[1, :3] = False
+    hidden, _ = model.hidden_states(embeddings=model.embed(ids), attention_mask=mask)
+    logits = hidden @ model.output_weight.T
+    assert model.output_weight is model.lm_head.weight
+    assert torch.allclose(logits, model(ids, mask), atol=1e-5)
+    with pytest.raises(TokfreeError, match="not both"):
+        model.hidden_states(ids, embeddings=model.embed(ids))
+    with pytest.raises(TokfreeError, match="embeddings must be"):
+        model.hidden_states(embeddings=torch.zeros(2, 3, 31))
+
+
 def test_train_lm_rejects_bad_arguments(code_split, code_tokenizer):
     train, _ = code_split
     small = CausalLMConfig(vocab_size=300, d_model=32, n_layers=1, n_heads=2, max_len=32)

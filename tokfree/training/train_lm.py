@@ -231,6 +231,7 @@ def train_lm(
     weight_decay: float = 0.1,
     separator: int | None = None,
     fim_rate: float = 0.0,
+    init: CausalLM | None = None,
 ) -> tuple[CausalLM, TrainingLog]:
     """Trains a `CausalLM` from scratch on `texts` encoded by `tokenizer`.
 
@@ -253,6 +254,8 @@ def train_lm(
         fim_rate: the share of training rows turned into fill-in-the-middle examples (SPM order,
             split at a token boundary; see `tokfree.training.fim`); the tokenizer needs the FIM
             special tokens. 0 trains a plain left-to-right model.
+        init: fine-tune this model (its config must equal `config`; it is trained in place and
+            moved to `device`) instead of training a fresh one.
 
     Returns:
         The trained model in eval mode, and its `TrainingLog`.
@@ -291,7 +294,9 @@ def train_lm(
         raise TokfreeError(f"the training text is {len(stream)} tokens, fewer than one window of {seq_len + 1}; lower seq_len or add text")
 
     torch.manual_seed(seed)  # dropout
-    model = CausalLM(config, device=device, seed=seed)
+    if init is not None and init.config != config:
+        raise TokfreeError(f"init has config {init.config}, not {config}; pass config=init.config")
+    model = CausalLM(config, device=device, seed=seed) if init is None else init.to(device)
     model.train()
     decay = [p for p in model.parameters() if p.dim() >= 2]
     no_decay = [p for p in model.parameters() if p.dim() < 2]
