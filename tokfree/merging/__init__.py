@@ -1,10 +1,27 @@
 """Change tokenization under a trained LM: batch-level merges, embeddings for the merged tokens,
 tokenizer transplantation and an output layer for large dynamic vocabularies.
 
-`plan_merges` needs numpy (and uses numba when installed); the embedding, transplant and output
-modules import torch.
+`plan_merges` needs numpy only (and uses numba when installed); the torch names (transplantation,
+embeddings, the output layer) import torch on first use, so `from tokfree.merging import
+plan_merges` does not.
 """
+
+from importlib import import_module
 
 from tokfree.merging.plan import BOUNDARIES, MergePlan, plan_merges
 
-__all__ = ["BOUNDARIES", "MergePlan", "plan_merges"]
+#: Public name -> the submodule that defines it (imported on first access: those import torch).
+_TORCH_NAMES = {
+    "METHODS": "transplantation",
+    "Transplanted": "transplantation",
+    "transplant": "transplantation",
+    "transplant_model": "transplantation",
+}
+
+__all__ = ["BOUNDARIES", "MergePlan", "plan_merges", *_TORCH_NAMES]
+
+
+def __getattr__(name: str) -> object:
+    if name in _TORCH_NAMES:
+        return getattr(import_module(f"tokfree.merging.{_TORCH_NAMES[name]}"), name)
+    raise AttributeError(f"module 'tokfree.merging' has no attribute {name!r}")
