@@ -540,3 +540,21 @@ def test_to_model_keeps_the_model_dtype(old_tok, new_tok):
     new_model = transplant_model(model, old_tok, new_tok)
     assert new_model.embed.weight.dtype == torch.bfloat16
     assert torch.equal(new_model.blocks[0].mlp.down.weight, model.blocks[0].mlp.down.weight)
+
+
+def test_lm_text_embedder_is_the_mean_hidden_state_after_a_separator(old_tok, new_tok):
+    from tokfree.merging import lm_text_embedder
+
+    model = CausalLM(CausalLMConfig(vocab_size=old_tok.vocab_size, d_model=32, n_layers=1, n_heads=2, max_len=64), seed=0)
+    strings = [" the", "ing and", "", "x" * 50]
+    got = torch.as_tensor(lm_text_embedder(model, old_tok, batch_size=3)(strings))
+    sep = old_tok.token_to_id(EOT)
+    for row, s in enumerate(strings):  # one string at a time, no padding
+        ids = [sep, *old_tok.encode(s)[:32]]
+        hidden, _ = model.hidden_states(torch.tensor([ids]))
+        expected = hidden[0, 1:].mean(0) if len(ids) > 1 else hidden[0, 0]
+        assert torch.allclose(got[row], expected, atol=1e-5), s
+    result = transplant(model, old_tok, new_tok, aux_embeddings=lm_text_embedder(model, old_tok))
+    assert result.counts["shared"] == result.shared and result.input.shape[0] == new_tok.vocab_size
+    with pytest.raises(TokfreeError, match="positive integers"):
+        lm_text_embedder(model, old_tok, max_tokens=0)

@@ -13,6 +13,7 @@ from tokfree.merging.plan import BOUNDARIES, MergePlan, plan_merges
 #: Public name -> the submodule that defines it (imported on first access: those import torch).
 _TORCH_NAMES = {
     "METHODS": "transplantation",
+    "lm_text_embedder": "transplantation",
     "Transplanted": "transplantation",
     "transplant": "transplantation",
     "transplant_model": "transplantation",

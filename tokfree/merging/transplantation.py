@@ -52,7 +52,7 @@ from tokfree.errors import TokfreeError
 from tokfree.nn.lm import CausalLM
 from tokfree.tokenizer import Tokenizer
 
-__all__ = ["METHODS", "Transplanted", "transplant", "transplant_model"]
+__all__ = ["METHODS", "Transplanted", "lm_text_embedder", "transplant", "transplant_model"]
 
 METHODS = ("hybrid", "local", "global", "mean", "random")
 """The initialisation methods `transplant` accepts."""
@@ -312,6 +312,59 @@ def transplant_model(
 
 
 # --- arguments ----------------------------------------------------------------------------------
+
+
+def lm_text_embedder(
+    model: CausalLM, tokenizer: Tokenizer, *, separator: int | None = None, max_tokens: int = 32, batch_size: int = 256
+) -> AuxEmbedder:
+    """An auxiliary similarity space from the LM itself: a string's vector is the mean of the model's
+    final hidden states over its tokens, read after a separator.
+
+    TokenAdapt measures similarity with an external sentence encoder; offline, the trained LM is
+    the encoder at hand. Unlike its input embeddings, its hidden states see each token in context,
+    so a multi-word token (" of the") lands near what the model makes of those words.
+
+    Args:
+        model: the (old) model.
+        tokenizer: its tokenizer.
+        separator: the id fed before each string (None: the tokenizer's end-of-text token).
+        max_tokens: longer strings are cut to this many tokens.
+        batch_size: strings per forward pass.
+
+    Returns:
+        A callable list[str] -> (N, D) float32 tensor, for `transplant(aux_embeddings=...)`.
+
+    Example:
+        >>> new_model = transplant_model(model, old_tok, new_tok, aux_embeddings=lm_text_embedder(model, old_tok))  # doctest: +SKIP
+    """
+    from tokfree.training.train_lm import separator_id
+
+    sep = separator_id(tokenizer) if separator is None else separator
+    if not _is_int(max_tokens) or max_tokens < 1 or not _is_int(batch_size) or batch_size < 1:
+        raise TokfreeError(f"max_tokens={max_tokens!r}, batch_size={batch_size!r}: both must be positive integers")
+
+    def embed(strings: list[str]) -> Tensor:
+        rows = [[sep, *tokenizer.encode(s, disallowed_special=())[:max_tokens]] for s in strings]
+        out = torch.empty(len(rows), model.config.d_model, dtype=torch.float32)
+        with torch.no_grad():
+            for start in range(0, len(rows), batch_size):
+                chunk = rows[start : start + batch_size]
+                width = max(map(len, chunk))
+                ids = torch.zeros(len(chunk), width, dtype=torch.long)
+                real = torch.zeros(len(chunk), width, dtype=torch.bool)
+                for i, r in enumerate(chunk):
+                    ids[i, : len(r)] = torch.tensor(r)
+                    real[i, : len(r)] = True
+                hidden, _ = model.hidden_states(ids.to(model.device), attention_mask=real.to(model.device))
+                hidden = hidden.float().cpu()
+                # The string's own tokens; an empty string falls back to the separator's state.
+                weight = real.clone()
+                weight[:, 0] = torch.tensor([len(r) == 1 for r in chunk])
+                w = weight.float()[:, :, None]
+                out[start : start + len(chunk)] = (hidden * w).sum(1) / w.sum(1)
+        return out
+
+    return embed
 
 
 def _is_int(value: object) -> bool:
