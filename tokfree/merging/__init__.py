@@ -17,6 +17,10 @@ _TORCH_NAMES = {
     "Transplanted": "transplantation",
     "transplant": "transplantation",
     "transplant_model": "transplantation",
+    "INDEX_KINDS": "output",
+    "PARTITIONS": "output",
+    "TopKOutput": "output",
+    "generate": "output",
 }
 
 __all__ = ["BOUNDARIES", "MergePlan", "plan_merges", *_TORCH_NAMES]
