@@ -25,6 +25,7 @@ This file handles padding, boundaries and array types; it computes no embeddings
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -255,6 +256,12 @@ class _Rules:
                 join[seg[k]] = False
 
 
+@functools.lru_cache(maxsize=8)
+def _rules(boundary: str, tokenizer: Tokenizer | None, special_ids: tuple[int, ...], vocab: int) -> _Rules:
+    """`_Rules.build`, memoised per tokenizer: reading every token's bytes costs more than planning a batch."""
+    return _Rules.build(boundary, tokenizer, special_ids, vocab)
+
+
 # --------------------------------------------------------------------------- the plan
 
 
@@ -471,7 +478,7 @@ def plan_merges(
     limit = n_merges if n_merges is not None else max(flat.tokens.size, 1)
     if first_new_id + limit > _MAX_ID:
         raise TokfreeError(f"first_new_id + n_merges exceeds {_MAX_ID}; ids must fit in 31 bits")
-    rules = _Rules.build(boundary, tokenizer, special_ids, first_new_id)
+    rules = _rules(boundary, tokenizer, tuple(sorted(int(i) for i in special_ids)), first_new_id)
     join = rules.joinable(flat)
     target = int(np.floor(target_ratio * flat.tokens.size)) if target_ratio is not None else 0
     merges, tokens, _ = _loop(backend)(
