@@ -139,3 +139,28 @@ def test_train_and_encode_hybrid(tmp_path):
     assert tok.decode([int(i) for i in ids.stdout.split()]) == text
     tokens = run("encode", "--tokenizer", str(out), "--tokens", "-", stdin="evlerde")
     assert json.loads(tokens.stdout) == ["ev", "ler", "de"]
+
+
+def test_transplant_writes_a_model_with_the_new_tokenizer(files, tmp_path):
+    torch = pytest.importorskip("torch")
+    from tokfree.merging import transplant
+    from tokfree.nn import CausalLM, CausalLMConfig
+
+    _, paths = files
+    texts = [open(p, encoding="utf-8").read()[:20000] for p in paths]
+    old = tokfree.train_bpe(iter(texts), 300, special_tokens=["<|endoftext|>"], show_progress=False)
+    new = tokfree.train_bpe(iter(texts), 500, special_tokens=["<|endoftext|>"], show_progress=False)
+    model = CausalLM(CausalLMConfig(vocab_size=old.vocab_size, d_model=16, n_layers=1, n_heads=2, max_len=32), seed=0)
+    model.save(tmp_path / "old")
+    old.save(tmp_path / "old" / "tokenizer.json")
+    new.save(tmp_path / "new.json")
+    result = run("transplant", "--model", str(tmp_path / "old"), "--new-tokenizer", str(tmp_path / "new.json"),
+                 "--out", str(tmp_path / "out"), "--method", "mean", "--quiet")
+    assert result.returncode == 0, result.stderr
+    assert "shared 300" in result.stdout
+    loaded = CausalLM.load(tmp_path / "out")
+    expected = transplant(model, old, new, method="mean").input
+    assert torch.equal(loaded.embed.weight, expected)  # the API's rows, written exactly
+    assert tokfree.Tokenizer.from_file(tmp_path / "out" / "tokenizer.json").encode("hello world") == new.encode("hello world")
+    bad = run("transplant", "--model", str(tmp_path / "missing"), "--new-tokenizer", str(tmp_path / "new.json"), "--out", str(tmp_path / "x"))
+    assert bad.returncode == 2 and "missing" in bad.stderr and "Traceback" not in bad.stderr

@@ -519,6 +519,8 @@ def test_a_list_of_fixed_plans_draws_one_per_step(tok, english, models):
         plan_from=plans, show_progress=False,
     )  # fmt: skip
     assert set(log.new_tokens) == {p.n_merges for p in plans}  # both were drawn
+    with pytest.raises(TokfreeError, match="single MergePlan"):
+        merged_bits_per_byte(model, tok, english[1], target_ratio=None, seq_len=SEQ, plan_from=plans)
     with pytest.raises(TokfreeError, match="first new id"):
         train_hypernet(model, tok, objective="lm", texts=english[0], steps=1, batch_size=2, seq_len=SEQ, lr=1e-3, seed=0,
                        config=config, plan_from=[plans[0], plan_merges(_batch(tok, english[0], rows=2), tokenizer=tok, first_new_id=vocab + 1)],

@@ -166,6 +166,26 @@ def _stats(args: argparse.Namespace) -> int:
     return 0
 
 
+def _transplant(args: argparse.Namespace) -> int:
+    from tokfree.merging import lm_text_embedder, transplant
+    from tokfree.nn import CausalLM
+
+    folder = Path(args.model)
+    old_tokenizer = Tokenizer.from_file(args.old_tokenizer or folder / "tokenizer.json")
+    new_tokenizer = _load_tokenizer(args.new_tokenizer)
+    model = CausalLM.load(folder)
+    space = lm_text_embedder(model, old_tokenizer) if args.space == "lm" else None
+    rows = transplant(model, old_tokenizer, new_tokenizer, method=args.method, k=args.k, temperature=args.temperature,
+                      global_weight=args.global_weight, aux_embeddings=space, multiple_of=args.multiple_of, seed=args.seed,
+                      show_progress=not args.quiet)  # fmt: skip
+    out = Path(args.out)
+    rows.to_model(model).save(out)
+    new_tokenizer.save(out / "tokenizer.json")
+    counts = ", ".join(f"{kind} {n}" for kind, n in rows.counts.items() if n)
+    print(f"wrote {out}: {new_tokenizer.vocab_size} tokens ({counts})")
+    return 0
+
+
 def _load_tokenizer(spec: str) -> Tokenizer:
     """A tokenizer file (HF tokenizer.json or tokfree JSON), or a fetched vocabulary by name."""
     from tokfree import data
@@ -302,6 +322,22 @@ def _parser() -> argparse.ArgumentParser:
     extend.add_argument("--format", choices=["hf", "tokfree"], default="hf")
     extend.add_argument("--quiet", action="store_true")
     extend.set_defaults(run=_extend)
+
+    graft = commands.add_parser("transplant", help="give a trained CausalLM a new tokenizer, initialising its new embeddings (TokenAdapt)")
+    graft.add_argument("--model", required=True, help="a CausalLM folder (config.json, model.safetensors; tokenizer.json unless --old-tokenizer)")
+    graft.add_argument("--old-tokenizer", help="the model's tokenizer file (default: MODEL/tokenizer.json)")
+    graft.add_argument("--new-tokenizer", required=True, help="a tokenizer file, or gpt2 / cl100k_base / o200k_base")
+    graft.add_argument("--out", required=True, help="the new model folder (with the new tokenizer.json)")
+    graft.add_argument("--method", choices=["hybrid", "local", "global", "mean", "random"], default="hybrid")
+    graft.add_argument("--space", choices=["model", "lm"], default="model",
+                       help="similarity space: the model's input embeddings, or its hidden states (lm_text_embedder)")
+    graft.add_argument("--k", type=int, default=3)
+    graft.add_argument("--temperature", type=float, default=0.3)
+    graft.add_argument("--global-weight", type=float, default=0.3)
+    graft.add_argument("--multiple-of", type=int, default=1)
+    graft.add_argument("--seed", type=int, default=0)
+    graft.add_argument("--quiet", action="store_true")
+    graft.set_defaults(run=_transplant)
 
     encode = commands.add_parser("encode", help="encode a file (or stdin) and print ids or tokens")
     encode.add_argument("--tokenizer", required=True)

@@ -1217,6 +1217,8 @@ def merged_bits_per_byte(
         raise TokfreeError(f"target_ratio={target_ratio!r}: pass a share in (0, 1], e.g. 0.8 for 20% shorter, or None")
     if boundary not in BOUNDARIES:
         raise TokfreeError(f"boundary={boundary!r}: choose one of {BOUNDARIES}")
+    if isinstance(plan_from, (list, tuple)):
+        raise TokfreeError("merged_bits_per_byte scores one vocabulary: pass a single MergePlan, not a list")
     _check_plan_from(plan_from, model.config.vocab_size)
     fixed = plan_from if isinstance(plan_from, MergePlan) else None
     if fixed is not None and target_ratio is not None:
