@@ -65,7 +65,7 @@ def test_invalid_regex():
 def test_unknown_id_in_decode(tok):
     with pytest.raises(errors.UnknownIdError, match="123456"):
         tok.decode([1, 123456])
-    with pytest.raises(errors.UnknownIdError, match="-1"):
+    with pytest.raises(errors.UnknownIdError, match=rf"-1 .*valid ids are 0\.\.{tok.vocab_size - 1}\)"):
         tok.decode_bytes([-1])
     with pytest.raises(errors.UnknownIdError):
         tok.decode_bytes(["a"])
@@ -152,3 +152,16 @@ def test_malformed_tokenizer_files(tok, tmp_path):
     not_byte_level["model"]["vocab"]["€uro"] = 9999
     with pytest.raises(errors.TokenizerFileError, match="byte-level"):
         tokfree.Tokenizer.from_file(_write(tmp_path, not_byte_level))
+
+
+def test_error_catalogue_lists_every_class_and_its_example_runs():
+    import re
+    from pathlib import Path
+
+    doc = (Path(__file__).resolve().parent.parent / "docs" / "errors.md").read_text(encoding="utf-8")
+    rows = set(re.findall(r"^\| `(\w+)` \|", doc, flags=re.M))
+    assert rows == set(errors.__all__)
+    for name in errors.__all__:
+        assert issubclass(getattr(errors, name), errors.TokfreeError) and issubclass(getattr(errors, name), ValueError)
+    (example,) = re.findall(r"```python\n(.*?)```", doc, flags=re.S)
+    exec(compile(example, "docs/errors.md", "exec"), {})

@@ -340,7 +340,7 @@ impl PyTokenizer {
                         ErrorKind::UnknownId,
                         format!(
                             "id {id} at position {position} is not in the vocabulary (valid ids are 0..{}); pass ids produced by this tokenizer",
-                            self.inner.vocab_size()
+                            self.inner.vocab_size().saturating_sub(1)
                         ),
                     )))
                 }
