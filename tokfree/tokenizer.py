@@ -18,7 +18,7 @@ from tokfree.errors import TokenizerFileError, TokfreeError, UnknownIdError
 from tokfree.io.gpt2 import parts_from_gpt2_files
 from tokfree.io.hf import check_added_tokens, parts_from_hf, parts_to_hf
 from tokfree.io.native import is_native, parts_from_native, parts_to_native
-from tokfree.io.parts import TokenizerParts
+from tokfree.io.parts import MAX_ID, TokenizerParts, out_of_range_id
 from tokfree.io.tiktoken import parts_from_tiktoken, parts_to_tiktoken
 
 if TYPE_CHECKING:
@@ -63,6 +63,9 @@ class Tokenizer:
 
     def __init__(self, parts: TokenizerParts) -> None:
         check_added_tokens(parts, "tokenizer")
+        bad = out_of_range_id(parts)
+        if bad is not None:
+            raise TokenizerFileError(f"tokenizer: {bad}; ids are integers from 0 to {MAX_ID}; fix the file or the parts")
         self._core = _rust.Tokenizer(
             parts.pre_tokenizer, parts.vocab, parts.merges, parts.special_tokens, parts.ignore_merges, parts.merge_by_rank
         )

@@ -38,3 +38,21 @@ class TokenizerParts:
     normalizer: str | None = None
     non_special_tokens: tuple[str, ...] = ()
     normalized_tokens: tuple[str, ...] = ()
+
+
+#: Ids and merge operands are u32 in the Rust core.
+MAX_ID = 2**32 - 1
+
+
+def out_of_range_id(parts: TokenizerParts) -> str | None:
+    """Names the first id or merge operand outside 0..MAX_ID (which the Rust core cannot hold), or None."""
+    for token_id, token in parts.vocab:
+        if not 0 <= token_id <= MAX_ID:
+            return f"vocab entry {token!r} has id {token_id}"
+    for rank, (left, right) in enumerate(parts.merges):
+        if not (0 <= left <= MAX_ID and 0 <= right <= MAX_ID):
+            return f"merge {rank} joins ids ({left}, {right})"
+    for content, token_id in parts.special_tokens:
+        if not 0 <= token_id <= MAX_ID:
+            return f"special token {content!r} has id {token_id}"
+    return None
