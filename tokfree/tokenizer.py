@@ -6,7 +6,6 @@ tiktoken-style special-token policy. Encoding and decoding run in Rust (`tokfree
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Collection, Mapping, Sequence
 from typing import TYPE_CHECKING, Literal, NamedTuple, Union
@@ -15,6 +14,7 @@ from tokfree import _rust
 from tokfree._text import call_on_text, call_on_texts, require_str
 from tokfree import normalize as _normalize
 from tokfree.errors import TokenizerFileError, TokfreeError, UnknownIdError
+from tokfree.io.files import check_vocab_size, read_json
 from tokfree.io.gpt2 import parts_from_gpt2_files
 from tokfree.io.hf import check_added_tokens, parts_from_hf, parts_to_hf
 from tokfree.io.native import is_native, parts_from_native, parts_to_native
@@ -27,10 +27,6 @@ if TYPE_CHECKING:
 __all__ = ["Encoding", "Tokenizer"]
 
 SpecialSpec = Union[Literal["all"], Collection[str]]
-
-# Refuse tokenizer files larger than this before parsing: the biggest real ones (o200k-sized
-# vocabularies with merges) are ~30 MB, and a hostile 10 GB JSON must not be read into memory.
-MAX_FILE_BYTES = 512 * 1024 * 1024
 
 
 class Encoding(NamedTuple):
@@ -62,6 +58,7 @@ class Tokenizer:
     """
 
     def __init__(self, parts: TokenizerParts) -> None:
+        check_vocab_size(len(parts.vocab) + len(parts.special_tokens), "tokenizer")
         check_added_tokens(parts, "tokenizer")
         bad = out_of_range_id(parts)
         if bad is not None:
@@ -398,21 +395,8 @@ class Tokenizer:
             InputFileError: the file is missing or unreadable.
             TokenizerFileError: the file is malformed or uses a feature tokfree cannot reproduce.
         """
-        from tokfree.errors import InputFileError
-
         name = os.fspath(path)
-        try:
-            size = os.path.getsize(name)
-            if size > MAX_FILE_BYTES:
-                raise TokenizerFileError(f"{name}: {size} bytes is larger than any real tokenizer file (limit {MAX_FILE_BYTES}); check the path")
-            with open(name, "rb") as file:
-                raw = file.read()
-        except OSError as err:
-            raise InputFileError(f"cannot read tokenizer file {name!r}: {err.strerror}; check the path") from None
-        try:
-            document = json.loads(raw.decode("utf-8"))
-        except (UnicodeDecodeError, ValueError, RecursionError) as err:
-            raise TokenizerFileError(f"{name}: not valid JSON ({type(err).__name__}: {err}); pass a tokenizer.json file") from None
+        document = read_json(name, "tokenizer.json file")
         if is_native(document) and document.get("model") == "hybrid":
             raise TokenizerFileError(f"{name} is a hybrid morphological tokenizer; load it with tokfree.models.hybrid.HybridTokenizer.from_file")
         parts = parts_from_native(document, name) if is_native(document) else parts_from_hf(document, name)

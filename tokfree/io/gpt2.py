@@ -9,12 +9,11 @@ such as GPT-2's `<|endoftext|>` sit in `vocab.json` like any token: the caller n
 
 from __future__ import annotations
 
-import json
 from collections.abc import Collection
 
 from tokfree.errors import TokenizerFileError
 from tokfree.io.bytelevel import unicode_to_bytes
-from tokfree.io.files import read_bytes
+from tokfree.io.files import read_bytes, read_json
 from tokfree.io.parts import TokenizerParts
 
 __all__ = ["parts_from_gpt2_files", "read_merges"]
@@ -23,11 +22,7 @@ DEFAULT_SPECIAL = "<|endoftext|>"
 
 
 def _read_vocab(path: str) -> dict[str, int]:
-    raw = read_bytes(path)
-    try:
-        vocab = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError, RecursionError) as err:
-        raise TokenizerFileError(f"{path}: not valid JSON ({type(err).__name__}: {err}); pass a GPT-2 vocab.json (encoder.json)") from None
+    vocab = read_json(path, "GPT-2 vocab.json (encoder.json)")
     if not isinstance(vocab, dict):
         raise TokenizerFileError(f"{path}: the top level is not a JSON object; vocab.json maps token strings to ids")
     ids: dict[int, str] = {}

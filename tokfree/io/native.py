@@ -11,7 +11,7 @@ from typing import Any
 
 from tokfree.errors import TokenizerFileError
 from tokfree.io.bytelevel import bytes_to_unicode, unicode_to_bytes
-from tokfree.io.parts import TokenizerParts
+from tokfree.io.parts import MAX_ID, TokenizerParts
 
 __all__ = ["is_native", "parts_from_native", "parts_to_native"]
 
@@ -41,6 +41,13 @@ def parts_to_native(parts: TokenizerParts) -> str:
     return json.dumps(document, ensure_ascii=False, indent=1) + "\n"
 
 
+def _token_id(value: Any, path: str) -> int:
+    """`value` if it is an id (an int in 0..MAX_ID; JSON 1.5 or true are not), else a TokenizerFileError naming it."""
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= MAX_ID:
+        raise TokenizerFileError(f"{path}: {value!r} is not a token id; ids are integers from 0 to {MAX_ID} (fix the file, or re-save it with tokfree)")
+    return value
+
+
 def parts_from_native(document: dict[str, Any], path: str = "tokenizer.json") -> TokenizerParts:
     """`TokenizerParts` from a parsed tokfree JSON document (the Rust core validates ids and merges)."""
     if document.get("version") != FORMAT_VERSION:
@@ -49,11 +56,11 @@ def parts_from_native(document: dict[str, Any], path: str = "tokenizer.json") ->
         vocab = []
         for token_id, string in document["vocab"]:
             token = unicode_to_bytes(string)
-            if token is None or not isinstance(token_id, int):
+            if token is None or not isinstance(token_id, int) or isinstance(token_id, bool):
                 raise TokenizerFileError(f"{path}: vocab entry [{token_id!r}, {string!r}] is not [id, byte-level string]; fix the file")
             vocab.append((token_id, token))
-        merges = [(int(left), int(right)) for left, right in document["merges"]]
-        specials = [(str(content), int(token_id)) for content, token_id in document.get("special_tokens", [])]
+        merges = [(_token_id(left, path), _token_id(right, path)) for left, right in document["merges"]]
+        specials = [(str(content), _token_id(token_id, path)) for content, token_id in document.get("special_tokens", [])]
         pre_tokenizer = document["pre_tokenizer"]
         normalizer = document.get("normalizer")
         non_special = tuple(str(content) for content in document.get("non_special_tokens", []))

@@ -19,7 +19,7 @@ from collections.abc import Mapping
 
 from tokfree import _rust
 from tokfree.errors import TokenizerFileError
-from tokfree.io.files import read_bytes
+from tokfree.io.files import MAX_VOCAB_SIZE, read_bytes
 from tokfree.io.parts import TokenizerParts
 
 __all__ = ["TIKTOKEN_PATTERNS", "parts_from_tiktoken", "parts_to_tiktoken", "read_ranks"]
@@ -57,6 +57,11 @@ def read_ranks(path: str) -> list[tuple[int, bytes]]:
         TokenizerFileError: a line is not `base64 rank`, or a token or rank repeats (with the line number).
     """
     data = read_bytes(path)
+    lines = data.count(b"\n") + 1
+    if lines > MAX_VOCAB_SIZE:
+        raise TokenizerFileError(
+            f"{path}: {lines} lines, so possibly more than {MAX_VOCAB_SIZE} tokens, more than any real rank file holds; check the file"
+        )
     ranks: dict[int, int] = {}  # rank -> line number
     tokens: dict[bytes, int] = {}  # token -> line number
     entries: list[tuple[int, bytes]] = []

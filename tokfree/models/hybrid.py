@@ -25,6 +25,7 @@ import re
 from collections.abc import Iterable, Sequence
 
 from tokfree.errors import TokenizerFileError, TokfreeError
+from tokfree.io.files import read_json
 from tokfree.io.native import parts_from_native, parts_to_native
 from tokfree.models.morph import REST, ROOT, Language, MorphLexicon
 from tokfree.tokenizer import Tokenizer
@@ -404,14 +405,12 @@ class HybridTokenizer:
         """Loads a hybrid tokenizer saved with `save`.
 
         Raises:
-            TokenizerFileError: not a hybrid tokfree file, or a malformed one.
+            InputFileError: the file is missing or unreadable.
+            TokenizerFileError: not a hybrid tokfree file, or a malformed one (size and JSON are
+                checked as by `Tokenizer.from_file`).
         """
         name = os.fspath(path)
-        try:
-            with open(name, encoding="utf-8") as file:
-                document = json.load(file)
-        except (OSError, ValueError) as err:
-            raise TokenizerFileError(f"cannot read hybrid tokenizer {name!r}: {err}") from None
+        document = read_json(name, "hybrid tokenizer file")
         if not isinstance(document, dict) or document.get("model") != "hybrid" or document.get("format") != "tokfree":
             raise TokenizerFileError(f"{name} is not a hybrid tokfree tokenizer (no \"model\": \"hybrid\"); load it with Tokenizer.from_file")
         try:

@@ -21,6 +21,9 @@ from tokfree.errors import TokfreeError
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
 
+# A config.json holds a dozen numbers; anything this large is not one (and is refused unread).
+MAX_CONFIG_BYTES = 1 << 20
+
 C = TypeVar("C")
 M = TypeVar("M", bound=nn.Module)
 
@@ -79,6 +82,29 @@ def save_model(folder: str | os.PathLike[str], *, format_tag: str, version: int,
     save_file(tensors, str(path / WEIGHTS_FILE), metadata={"format": "pt"})
 
 
+def read_config(config_path: Path, *, format_tag: str, version: int, what: str) -> dict[str, Any]:
+    """The checked `config.json` document of a saved model folder (format tag and version match).
+
+    Raises:
+        TokfreeError: the file is unreadable, larger than `MAX_CONFIG_BYTES`, not JSON (or nested
+            too deeply to parse), or of another format or version.
+    """
+    try:
+        size = config_path.stat().st_size
+        if size > MAX_CONFIG_BYTES:
+            raise TokfreeError(f"{config_path} is {size} bytes, larger than any {what} config (limit {MAX_CONFIG_BYTES}); check the folder")
+        document = json.loads(config_path.read_text(encoding="utf-8"))
+    except RecursionError:
+        raise TokfreeError(f"{config_path}: the JSON nests too deeply to parse; a {what} config is one flat object") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise TokfreeError(f"{config_path} is not a readable JSON file ({error})") from None
+    if not isinstance(document, dict) or document.get("format") != format_tag:
+        raise TokfreeError(f'{config_path} is not a tokfree {what} config (expected "format": "{format_tag}")')
+    if document.get("version") != version:
+        raise TokfreeError(f"{config_path} has version {document.get('version')!r}; this tokfree reads version {version}")
+    return document
+
+
 def load_model(
     folder: str | os.PathLike[str],
     *,
@@ -101,14 +127,7 @@ def load_model(
     for file in (config_path, weights_path):
         if not file.is_file():
             raise TokfreeError(f"{file} does not exist; a {what} folder holds {CONFIG_FILE} and {WEIGHTS_FILE} (written by {what}.save)")
-    try:
-        document = json.loads(config_path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise TokfreeError(f"{config_path} is not a readable JSON file ({error})") from None
-    if not isinstance(document, dict) or document.get("format") != format_tag:
-        raise TokfreeError(f'{config_path} is not a tokfree {what} config (expected "format": "{format_tag}")')
-    if document.get("version") != version:
-        raise TokfreeError(f"{config_path} has version {document.get('version')!r}; this tokfree reads version {version}")
+    document = read_config(config_path, format_tag=format_tag, version=version, what=what)
     try:
         config = config_from_dict(config_cls, document.get("config"), what)
     except TokfreeError as error:

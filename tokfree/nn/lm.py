@@ -29,6 +29,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from tokfree.errors import TokfreeError
+from tokfree.nn._modelfile import read_config
 from tokfree.nn.layers import Block, LayerCache, RMSNorm, swiglu_width
 
 __all__ = ["CONFIG_FILE", "WEIGHTS_FILE", "CausalLM", "CausalLMConfig", "KVCache"]
@@ -369,14 +370,7 @@ class CausalLM(nn.Module):
         for file in (config_path, weights_path):
             if not file.is_file():
                 raise TokfreeError(f"{file} does not exist; a CausalLM folder holds {CONFIG_FILE} and {WEIGHTS_FILE} (written by CausalLM.save)")
-        try:
-            document = json.loads(config_path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-            raise TokfreeError(f"{config_path} is not a readable JSON file ({error})") from None
-        if not isinstance(document, dict) or document.get("format") != _FORMAT:
-            raise TokfreeError(f"{config_path} is not a tokfree CausalLM config (expected \"format\": \"{_FORMAT}\")")
-        if document.get("version") != _VERSION:
-            raise TokfreeError(f"{config_path} has version {document.get('version')!r}; this tokfree reads version {_VERSION}")
+        document = read_config(config_path, format_tag=_FORMAT, version=_VERSION, what="CausalLM")
         try:
             config = CausalLMConfig.from_dict(document.get("config"))
         except TypeError as error:  # pragma: no cover - from_dict checks names first
