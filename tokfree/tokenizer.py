@@ -6,6 +6,7 @@ tiktoken-style special-token policy. Encoding and decoding run in Rust (`tokfree
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Collection, Mapping, Sequence
 from typing import TYPE_CHECKING, Literal, NamedTuple, Union
@@ -402,5 +403,16 @@ class Tokenizer:
         parts = parts_from_native(document, name) if is_native(document) else parts_from_hf(document, name)
         return cls(parts)
 
+    def __reduce__(self) -> tuple[object, tuple[object, ...]]:
+        """Pickles by the tokfree JSON text that `save(path, format="tokfree")` writes (which
+        expresses every tokenizer), never by the Rust internals: a worker process rebuilds it as
+        `from_file` would, so `multiprocessing` and `datasets.map` can ship a Tokenizer."""
+        return _from_native_text, (type(self), parts_to_native(self.to_parts()))
+
     def __repr__(self) -> str:
         return f"Tokenizer(vocab_size={self.vocab_size}, pre_tokenizer={self.pre_tokenizer!r}, special_tokens={len(self.special_tokens)})"
+
+
+def _from_native_text(cls: type[Tokenizer], text: str) -> Tokenizer:
+    """The tokenizer `Tokenizer.__reduce__` pickled (checked like a tokfree JSON file)."""
+    return cls(parts_from_native(json.loads(text), "pickled Tokenizer"))

@@ -156,11 +156,35 @@ impl PyTokenizer {
     }
 }
 
-/// A rayon pool per requested thread count, built once and reused (building one costs ~50 µs).
+/// The number of cores this process may use (rayon's own default, without starting rayon's
+/// global pool).
+fn all_cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// The pools of `thread_pool`, and the id of the process whose threads they are.
+struct Pools {
+    pid: u32,
+    by_size: HashMap<usize, Arc<rayon::ThreadPool>>,
+}
+
+/// A rayon pool per requested thread count, built once per process and reused (building one
+/// costs ~50 µs).
+///
+/// A child made by `fork()` inherits the pools but not their threads: work sent to them would
+/// never run, and `encode_batch` would wait for it forever. So the pools are tied to the process
+/// id, and a child builds its own. The parent's pools are leaked in the child, never dropped:
+/// dropping one signals threads that do not exist there.
 fn thread_pool(num_threads: usize) -> PyResult<Arc<rayon::ThreadPool>> {
-    static POOLS: OnceLock<Mutex<HashMap<usize, Arc<rayon::ThreadPool>>>> = OnceLock::new();
-    let pools = POOLS.get_or_init(|| Mutex::new(HashMap::new()));
+    static POOLS: OnceLock<Mutex<Pools>> = OnceLock::new();
+    let pools = POOLS.get_or_init(|| Mutex::new(Pools { pid: std::process::id(), by_size: HashMap::new() }));
     let mut pools = pools.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let pid = std::process::id();
+    if pools.pid != pid {
+        std::mem::forget(std::mem::take(&mut pools.by_size));
+        pools.pid = pid;
+    }
+    let pools = &mut pools.by_size;
     if let Some(pool) = pools.get(&num_threads) {
         return Ok(pool.clone());
     }
@@ -314,7 +338,7 @@ impl PyTokenizer {
         let threads = match num_threads {
             Some(0) => return Err(invalid_argument("num_threads=0: pass a positive number of threads, or None for all cores".into())),
             Some(n) => n,
-            None => rayon::current_num_threads(),
+            None => all_cores(),
         };
         let refs: Vec<&str> = texts.iter().map(|t| &**t).collect();
         let lists = if threads == 1 || refs.len() < 2 {
@@ -602,7 +626,11 @@ fn word_boundaries_batch(
             let pool = thread_pool(n)?;
             py.detach(|| pool.install(|| texts.par_iter().map(split).collect::<crate::Result<Vec<_>>>()))
         }
-        None => py.detach(|| texts.par_iter().map(split).collect::<crate::Result<Vec<_>>>()),
+        None => {
+            // Not rayon's global pool, which a forked child cannot use (see `thread_pool`).
+            let pool = thread_pool(all_cores())?;
+            py.detach(|| pool.install(|| texts.par_iter().map(split).collect::<crate::Result<Vec<_>>>()))
+        }
     };
     result.map_err(to_py_err)
 }
