@@ -26,6 +26,19 @@ def training_texts(n: int = 20) -> list[str]:
         return [json.loads(line)["text"] for _, line in zip(range(n), f)]
 
 
+def instrument_tokfree(*, trace_comparisons: bool = True) -> atheris.import_hook.HookManager:
+    """A context in which importing tokfree instruments its Python code for coverage.
+
+    `trace_comparisons=False` leaves out atheris's comparison (dataflow) hooks: atheris 3.0's
+    `_trace_cmp` leaks the result of every `==`/`<` whose result is not a bool (about 5 kB per
+    input in fuzz_merging, whose numpy masks are compared elementwise: 1.5 GB in two minutes),
+    so the numpy-heavy harnesses keep branch coverage only.
+    """
+    if trace_comparisons:
+        return atheris.instrument_imports(include=["tokfree"])
+    return atheris.import_hook.HookManager({"tokfree"}, set(), enable_loader_override=True, trace_dataflow=False)
+
+
 def run(test_one: Callable[[bytes], None]) -> None:
     """Runs libFuzzer on `test_one` with the command line's arguments (corpus folders, -runs=, -max_total_time=)."""
     atheris.Setup(sys.argv, test_one)

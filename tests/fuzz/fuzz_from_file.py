@@ -17,9 +17,9 @@ import tempfile
 import atheris
 
 sys.path.insert(0, os.path.dirname(__file__))
-from _harness import run  # noqa: E402
+from _harness import instrument_tokfree, run  # noqa: E402
 
-with atheris.instrument_imports(include=["tokfree"]):
+with instrument_tokfree():
     from tokfree import Tokenizer
     from tokfree.errors import TokfreeError
 

@@ -17,9 +17,9 @@ import sys
 import atheris
 
 sys.path.insert(0, __import__("os").path.dirname(__file__))
-from _harness import ROOT, run, training_texts  # noqa: E402
+from _harness import ROOT, instrument_tokfree, run, training_texts  # noqa: E402
 
-with atheris.instrument_imports(include=["tokfree"]):
+with instrument_tokfree():
     import tokfree
     from tokfree import pretokenize
     from tokfree.errors import TokfreeError
