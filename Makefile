@@ -7,7 +7,7 @@ INSTALLED := $(VENV)/.installed
 BUILT     := $(VENV)/.built
 RUST_SRC  := $(shell find rust_ext/src -name '*.rs' 2>/dev/null) rust_ext/Cargo.toml
 
-.PHONY: demo test test-rust test-python develop data bench clean
+.PHONY: demo test test-rust test-python develop data bench fuzz clean
 
 # One target, so a fresh machine builds the extension once: the first run (or a changed
 # pyproject.toml) installs everything with pip, which builds the extension; later Rust changes
@@ -47,6 +47,19 @@ test-rust:
 # A smoke test: make bench BENCH_ARGS=--quick (see benchmarks/run_all.py for the options).
 bench: $(BUILT)
 	$(PY) benchmarks/run_all.py $(BENCH_ARGS)
+
+# Each atheris harness in tests/fuzz for FUZZ_SECONDS (one at a time: they share the cores).
+# New inputs go to $(FUZZ_WORK)/<harness> so the committed seeds in tests/fuzz/corpus stay small;
+# a crash stops the run and leaves its input as $(FUZZ_WORK)/<harness>-crash-*.
+FUZZ_SECONDS ?= 600
+FUZZ_WORK    ?= .fuzz
+FUZZ_HARNESSES := $(patsubst tests/fuzz/fuzz_%.py,%,$(wildcard tests/fuzz/fuzz_*.py))
+fuzz: $(BUILT)
+	for h in $(FUZZ_HARNESSES); do \
+		mkdir -p $(FUZZ_WORK)/$$h && \
+		$(PY) tests/fuzz/fuzz_$$h.py $(FUZZ_WORK)/$$h tests/fuzz/corpus/$$h \
+			-max_total_time=$(FUZZ_SECONDS) -artifact_prefix=$(FUZZ_WORK)/$$h- -print_final_stats=1 || exit 1; \
+	done
 
 clean:
 	rm -rf $(VENV) rust_ext/target
