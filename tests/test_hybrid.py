@@ -11,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tokfree.errors import TokenizerFileError, TokfreeError
+from tokfree.errors import InputFileError, TokenizerFileError, TokfreeError
 from tokfree.models.hybrid import HybridTokenizer
 from tokfree.models.morph import Morph, MorphLexicon, expand_template, load_language
 from tokfree.trainers.bpe import train_bpe
@@ -381,7 +381,7 @@ def test_from_file_rejects_non_hybrid(tok, tmp_path):
     broken.write_text("{not json", encoding="utf-8")
     with pytest.raises(TokenizerFileError):
         HybridTokenizer.from_file(broken)
-    with pytest.raises(TokenizerFileError):
+    with pytest.raises(InputFileError):  # as Tokenizer.from_file: a missing file is not a malformed one
         HybridTokenizer.from_file(tmp_path / "missing.json")
 
 
