@@ -78,6 +78,21 @@ def test_pickle_keeps_normalizer_and_added_flags(tok):
     assert copy.encode("ｈｅｌｌｏ") == original.encode("ｈｅｌｌｏ") == original.encode("hello")
 
 
+def test_hybrid_tokenizer_pickles_by_json():
+    from pathlib import Path
+
+    from tokfree.trainers.morph import train_hybrid
+
+    turkish = Path(__file__).resolve().parent.parent / "data" / "morph" / "turkish"
+    hybrid = train_hybrid(iter(["ev evler evde Evler"] * 5), turkish, bpe_vocab_size=260, show_progress=False)
+    data = pickle.dumps(hybrid)
+    assert b'"model":"hybrid"' in data
+    copy = pickle.loads(data)
+    assert copy.to_json() == hybrid.to_json()
+    for text in ("evler", "Evde ev", "kitap"):
+        assert copy.encode(text) == hybrid.encode(text)
+
+
 # --- worker processes -----------------------------------------------------------------------------
 
 _WORKER_TOK: tokfree.Tokenizer | None = None
@@ -122,6 +137,20 @@ def test_forked_workers_after_the_parent_used_the_rust_pool(tok, serial):
         _run_pool("fork", serial, ())
     finally:
         _INHERITED = None
+
+
+def _train(_: int) -> list[int]:
+    tok = tokfree.train_bpe(iter(["hello world hehe, lll"] * 50), 270, show_progress=False)
+    return tok.encode("hello world")
+
+
+@pytest.mark.skipif("fork" not in multiprocessing.get_all_start_methods(), reason="no fork on this platform")
+def test_forked_workers_can_train_after_the_parent_trained():
+    """Training counts on a Rust pool too: a child forked after the parent trained must not wait
+    on the parent's pool threads."""
+    expected = _train(0)
+    with multiprocessing.get_context("fork").Pool(2) as pool:
+        assert pool.map_async(_train, range(2)).get(timeout=TIMEOUT) == [expected] * 2
 
 
 def test_spawned_workers_get_the_tokenizer_by_pickle(tok, serial):

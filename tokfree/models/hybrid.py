@@ -410,7 +410,11 @@ class HybridTokenizer:
                 checked as by `Tokenizer.from_file`).
         """
         name = os.fspath(path)
-        document = read_json(name, "hybrid tokenizer file")
+        return cls._from_document(read_json(name, "hybrid tokenizer file"), name)
+
+    @classmethod
+    def _from_document(cls, document: object, name: str) -> HybridTokenizer:
+        """The tokenizer in a parsed hybrid tokfree JSON document (`name` says where it came from)."""
         if not isinstance(document, dict) or document.get("model") != "hybrid" or document.get("format") != "tokfree":
             raise TokenizerFileError(f"{name} is not a hybrid tokfree tokenizer (no \"model\": \"hybrid\"); load it with Tokenizer.from_file")
         try:
@@ -425,5 +429,14 @@ class HybridTokenizer:
         except (KeyError, TypeError, ValueError) as err:
             raise TokenizerFileError(f"{name}: malformed hybrid tokenizer ({type(err).__name__}: {err}); re-save it with tokfree") from None
 
+    def __reduce__(self) -> tuple[object, tuple[object, ...]]:
+        """Pickles by `to_json()` (what `save` writes), never by internals, as `Tokenizer` does."""
+        return _from_json_text, (type(self), self.to_json())
+
     def __repr__(self) -> str:
         return f"HybridTokenizer(language={self.language.name!r}, vocab_size={self.vocab_size}, classes={len(self.lexicon)})"
+
+
+def _from_json_text(cls: type[HybridTokenizer], text: str) -> HybridTokenizer:
+    """The tokenizer `HybridTokenizer.__reduce__` pickled (checked like a hybrid tokenizer file)."""
+    return cls._from_document(json.loads(text), "pickled HybridTokenizer")

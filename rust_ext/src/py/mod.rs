@@ -464,17 +464,29 @@ impl PyPretokenCounter {
         })
     }
 
-    /// Counts the pre-tokens of a batch of texts (each its own document), in parallel.
+    /// Counts the pre-tokens of a batch of texts (each its own document), in parallel. Both
+    /// `add_` methods count on this process's `thread_pool`, never rayon's global pool, so a
+    /// child forked after the parent trained can train too.
     fn add_texts(&self, py: Python<'_>, texts: Vec<pyo3::pybacked::PyBackedStr>) -> PyResult<()> {
+        let pool = thread_pool(all_cores())?;
         py.detach(|| {
             let refs: Vec<&str> = texts.iter().map(|t| &**t).collect();
-            self.with_counter(|counter| counter.add_texts(&refs))
+            self.with_counter(|counter| {
+                counter.set_pool(pool);
+                counter.add_texts(&refs)
+            })
         })
     }
 
     /// Streams one UTF-8 file.
     fn add_file(&self, py: Python<'_>, path: PathBuf) -> PyResult<()> {
-        py.detach(|| self.with_counter(|counter| counter.add_file(&path)))
+        let pool = thread_pool(all_cores())?;
+        py.detach(|| {
+            self.with_counter(|counter| {
+                counter.set_pool(pool);
+                counter.add_file(&path)
+            })
+        })
     }
 
     /// An independent copy (train and extend consume a counter; count once, train from copies).

@@ -62,6 +62,12 @@ impl PretokenCounter {
         Ok(())
     }
 
+    /// Counts on `pool` (a caller-owned pool, e.g. one rebuilt after `fork()`, where rayon's
+    /// global pool has no threads).
+    pub fn set_pool(&mut self, pool: Arc<rayon::ThreadPool>) {
+        self.pool = Some(pool);
+    }
+
     /// Number of threads counting uses.
     pub fn num_threads(&self) -> usize {
         match &self.pool {
