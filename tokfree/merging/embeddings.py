@@ -1205,14 +1205,10 @@ def merged_bits_per_byte(
         ...                               embedder=MergedEmbedder(lm, hypernet))  # doctest: +SKIP
         >>> result.length_ratio <= 0.8, result.bits_per_byte  # doctest: +SKIP
     """
-    from tokfree.training.train_lm import _windows, separator_id, token_stream
+    from tokfree.training.train_lm import _windows, _check_heldout, separator_id, token_stream
 
     texts = list(texts)
-    n_bytes = sum(len(t.encode("utf-8")) for t in texts)
-    if not texts or n_bytes == 0:
-        raise TokfreeError("merged_bits_per_byte got no held-out text; pass at least one non-empty document")
-    if seq_len > model.config.max_len:
-        raise TokfreeError(f"seq_len {seq_len} is above the model's max_len {model.config.max_len}; lower seq_len")
+    n_bytes = _check_heldout(texts, model, seq_len, caller="merged_bits_per_byte")
     if target_ratio is not None and not 0.0 < float(target_ratio) <= 1.0:
         raise TokfreeError(f"target_ratio={target_ratio!r}: pass a share in (0, 1], e.g. 0.8 for 20% shorter, or None")
     if boundary not in BOUNDARIES:

@@ -158,6 +158,16 @@ def _windows(stream: np.ndarray, seq_len: int) -> tuple[np.ndarray, np.ndarray, 
 
 
 @torch.no_grad()
+def _check_heldout(texts: list[str], model: CausalLM, seq_len: int, *, caller: str) -> int:
+    """The UTF-8 bytes of held-out `texts`; raises `TokfreeError` on no text or seq_len above max_len."""
+    n_bytes = sum(len(t.encode("utf-8")) for t in texts)
+    if not texts or n_bytes == 0:
+        raise TokfreeError(f"{caller} got no held-out text; pass at least one non-empty document")
+    if seq_len > model.config.max_len:
+        raise TokfreeError(f"seq_len {seq_len} is above the model's max_len {model.config.max_len}; lower seq_len")
+    return n_bytes
+
+
 def evaluate_lm(
     model: CausalLM,
     tokenizer: Tokenizer,
@@ -184,11 +194,7 @@ def evaluate_lm(
         TokfreeError: no held-out text, or seq_len above the model's max_len.
     """
     texts = list(texts)
-    n_bytes = sum(len(t.encode("utf-8")) for t in texts)
-    if not texts or n_bytes == 0:
-        raise TokfreeError("evaluate_lm got no held-out text; pass at least one non-empty document")
-    if seq_len > model.config.max_len:
-        raise TokfreeError(f"seq_len {seq_len} is above the model's max_len {model.config.max_len}; lower seq_len")
+    n_bytes = _check_heldout(texts, model, seq_len, caller="evaluate_lm")
     sep = separator_id(tokenizer) if separator is None else separator
     inputs, targets, mask = _windows(token_stream(tokenizer, texts, separator=sep), seq_len)
     was_training = model.training
