@@ -7,7 +7,7 @@ INSTALLED := $(VENV)/.installed
 BUILT     := $(VENV)/.built
 RUST_SRC  := $(shell find rust_ext/src -name '*.rs' 2>/dev/null) rust_ext/Cargo.toml
 
-.PHONY: demo test test-rust test-python develop data bench fuzz clean
+.PHONY: demo test test-rust test-python develop data bench fuzz docs wheel-smoke clean
 
 # One target, so a fresh machine builds the extension once: the first run (or a changed
 # pyproject.toml) installs everything with pip, which builds the extension; later Rust changes
@@ -42,6 +42,15 @@ test-python: $(BUILT)
 # The Rust core's own tests (no Python needed); debug build keeps compile time low.
 test-rust:
 	cd rust_ext && cargo test --quiet --no-default-features
+
+# The release wheel installed into a fresh venv and used from outside the checkout (CI runs it
+# after `make test`, whose release build it reuses: about 10 s, or 40 s when Rust changed).
+wheel-smoke: $(BUILT)
+	scripts/wheel_smoke.sh $(PY)
+
+# docs/api.md from the docstrings of every public name (tests/test_docs.py checks it is current).
+docs: $(BUILT)
+	$(PY) scripts/api_reference.py
 
 # The full run (100 MB corpus from Debian packages, every peer; tens of minutes on 2 cores).
 # A smoke test: make bench BENCH_ARGS=--quick (see benchmarks/run_all.py for the options).
