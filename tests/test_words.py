@@ -211,3 +211,20 @@ def test_each_word_splits_to_itself(text):
     # A finished word, split again alone, is one word (a hierarchical model re-encodes it so).
     for word in split_words(text):
         assert split_words(word) == [word]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # UAX #29 keeps "_\u200da" one segment (WB4 attaches the ZWJ to "_", WB13b joins "a"). The
+        # ZWJ must stay with "_": a word "\u200da" would split again as "\u200d" | "a".
+        ("_\u200da", ["_\u200d", "a"]),
+        ("a.\u0301b", ["a.\u0301", "b"]),  # an accent after a mid-word full stop
+        ("x,\u00ady", ["x,\u00ad", "y"]),  # a soft hyphen (Format) after a comma
+    ],
+)
+def test_marks_after_punctuation_stay_with_it(text, expected):
+    assert split_words(text) == expected
+    assert [w.decode() for w in reference_split(text)] == expected
+    for word in expected:
+        assert split_words(word) == [word]

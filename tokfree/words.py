@@ -5,7 +5,8 @@ so they need word boundaries that cover the text exactly: concatenating the word
 back, for every input. The rule is the one HAT (Neitemeier et al. 2025) trains with:
 
 1. Unicode word boundaries (UAX #29);
-2. every punctuation character (``\\p{P}``) becomes its own piece;
+2. every punctuation character (``\\p{P}``) becomes its own piece, with the Extend/Format/ZWJ
+   characters right after it (UAX #29 attaches those to the character before them);
 3. camelCase splits between a lowercase (``\\p{Ll}``) and an uppercase (``\\p{Lu}``) letter;
 4. consecutive single-space pieces merge into one run;
 5. a whitespace piece other than one space (newline, tab, a run of spaces) is a word of its own;

@@ -3,7 +3,9 @@
 //! Words are what tokfree's word-pooling and hierarchical models pool bytes into. The rule, in order:
 //!
 //! 1. Unicode word boundaries (UAX #29, `unicode-segmentation`).
-//! 2. Each punctuation character (`\p{P}`) becomes a piece of its own.
+//! 2. Each punctuation character (`\p{P}`) becomes a piece of its own, together with the
+//!    Extend/Format/ZWJ characters that follow it (UAX #29's WB4 attaches those to the character
+//!    before them, so a piece may not start with one: alone it would split differently).
 //! 3. camelCase splits between a `\p{Ll}` and a following `\p{Lu}`.
 //! 4. Consecutive pieces that are a single space `" "` merge into one run.
 //! 5. Pieces group into words. A whitespace piece other than a single space (a newline, a tab, a
@@ -121,8 +123,14 @@ pub fn word_boundaries_into(text: &str, max_bytes: Option<usize>, out: &mut Vec<
         let mut start = segment_start; // of the current piece
         let mut all_space = true; // every character of the current piece is White_Space
         let mut after_lowercase = false; // the previous character of the current piece is \p{Ll}
+        let mut after_punctuation = false; // the previous piece is punctuation (plus what it absorbed)
         for (offset, c) in segment.char_indices() {
             let at = segment_start + offset;
+            if after_punctuation && joins_previous(c) {
+                start = at + c.len_utf8();
+                continue;
+            }
+            after_punctuation = false;
             let flags = classes[c as usize];
             if flags & PUNCTUATION != 0 {
                 if at > start {
@@ -132,6 +140,7 @@ pub fn word_boundaries_into(text: &str, max_bytes: Option<usize>, out: &mut Vec<
                 start = at + c.len_utf8();
                 all_space = true;
                 after_lowercase = false;
+                after_punctuation = true;
                 continue;
             }
             if after_lowercase && flags & UPPERCASE != 0 {
@@ -151,6 +160,22 @@ pub fn word_boundaries_into(text: &str, max_bytes: Option<usize>, out: &mut Vec<
         grouper.close(text.len());
     }
     Ok(())
+}
+
+/// Whether `c` is Word_Break Extend, Format or ZWJ, i.e. WB4 attaches it to the character before.
+/// Asked of the segmenter itself so both agree on every code point: after a comma at the start of
+/// a text no rule but WB4 keeps the next character in the comma's segment. ASCII has no such
+/// character, so the common case costs one comparison.
+fn joins_previous(c: char) -> bool {
+    if c.is_ascii() {
+        return false;
+    }
+    let mut buf = [b','; 5];
+    let len = 1 + c.encode_utf8(&mut buf[1..]).len();
+    match std::str::from_utf8(&buf[..len]) {
+        Ok(text) => text.split_word_bounds().nth(1).is_none(),
+        Err(_) => false,
+    }
 }
 
 /// The kind of the non-punctuation piece `text[start..end]`.
@@ -192,6 +217,17 @@ mod tests {
         assert_eq!(words("howAreYou"), ["how", "Are", "You"]);
         assert_eq!(words("how_are_you"), ["how_", "are_", "you"]);
         assert_eq!(capped("Hello, world!", 4), [&b"Hell"[..], b"o,", b" wor", b"ld!"]);
+    }
+
+    #[test]
+    fn marks_after_punctuation_stay_with_it() {
+        // WB4 keeps "_\u{200d}a" one UAX #29 segment; split after the ZWJ, "\u{200d}a" alone would
+        // be two segments, so the ZWJ (and an accent, a soft hyphen) goes with the punctuation.
+        assert_eq!(words("_\u{200d}a"), ["_\u{200d}", "a"]);
+        assert_eq!(words("a.\u{301}b"), ["a.\u{301}", "b"]);
+        assert_eq!(words("x,\u{ad}y"), ["x,\u{ad}", "y"]);
+        assert!(joins_previous('\u{200d}') && joins_previous('\u{301}') && joins_previous('\u{ad}'));
+        assert!(!joins_previous('a') && !joins_previous('é') && !joins_previous('\n') && !joins_previous('1'));
     }
 
     #[test]

@@ -84,7 +84,8 @@ def uax29_segments(text: str) -> list[str]:
     return [text[i:j] for i, j in zip(starts, starts[1:] + [n])]
 
 
-_PUNCTUATION = regex.compile(r"(\p{P})")
+# A punctuation piece keeps the Extend/Format/ZWJ characters after it (WB4 attaches them to it).
+_PUNCTUATION = regex.compile(r"(\p{P}[\p{Word_Break=Extend}\p{Word_Break=Format}\p{Word_Break=ZWJ}]*)")
 _CAMEL = regex.compile(r"(?<=\p{Ll})(?=\p{Lu})")
 _WHITESPACE = regex.compile(r"\p{White_Space}+")
 
