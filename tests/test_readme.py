@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import os
-import re
 from pathlib import Path
 
 import pytest
 
 from tokfree.errors import DataError
 
+from _markdown import python_blocks
+
 ROOT = Path(__file__).resolve().parent.parent
-BLOCKS = re.findall(r"```python\n(.*?)```", (ROOT / "README.md").read_text(encoding="utf-8"), flags=re.S)
+BLOCKS = python_blocks(ROOT / "README.md")
 
 
 def test_readme_has_snippets():
