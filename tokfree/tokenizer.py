@@ -23,6 +23,7 @@ from tokfree.io.parts import MAX_ID, TokenizerParts, out_of_range_id
 from tokfree.io.tiktoken import parts_from_tiktoken, parts_to_tiktoken
 
 if TYPE_CHECKING:
+    import datasets
     import tokenizers
 
 __all__ = ["Encoding", "Tokenizer"]
@@ -145,6 +146,52 @@ class Tokenizer:
         if self._normalizer is not None:
             return self._encode_normalized(list(texts), allowed, disallowed, num_threads=num_threads)
         return call_on_texts(self._core.encode_batch, list(texts), allowed, disallowed, num_threads)
+
+    def map_encode(
+        self,
+        dataset: datasets.Dataset | datasets.IterableDataset,
+        *,
+        column: str = "text",
+        output_column: str = "input_ids",
+        num_proc: int | None = None,
+        batch_size: int = 1000,
+        num_threads: int | None = None,
+        allowed_special: SpecialSpec = (),
+        disallowed_special: SpecialSpec = "all",
+        show_progress: bool = True,
+    ) -> datasets.Dataset | datasets.IterableDataset:
+        """Encodes a Hugging Face dataset's text column into a new column of ids, with `datasets.map`.
+
+        Args:
+            dataset: a `datasets.Dataset` or `IterableDataset` (a `DatasetDict`: pass one split).
+            column: the column holding the texts.
+            output_column: the new column, one list of ids per row (an existing one is replaced).
+            num_proc: worker processes for `Dataset.map` (None: this process); not available for
+                an IterableDataset, which datasets maps lazily.
+            batch_size: rows per `encode_batch` call.
+            num_threads: Rust threads per `encode_batch` (None: all cores, or 1 per worker when
+                num_proc > 1 so that the processes do not oversubscribe the cores).
+            allowed_special, disallowed_special: as in `encode`.
+            show_progress: show datasets' progress bar (an IterableDataset is mapped lazily: no bar).
+
+        Returns:
+            A new dataset with `output_column` added (an IterableDataset is encoded as it is read).
+
+        Raises:
+            TokfreeError: not a dataset, a DatasetDict, a missing column, num_proc with an
+                IterableDataset, or a row that is not a str.
+
+        Example:
+            >>> ds = datasets.Dataset.from_dict({"text": ["hello world", "low lower"]})
+            >>> tok.map_encode(ds)["input_ids"] == tok.encode_batch(ds["text"])
+            True
+        """
+        from tokfree.io.datasets import map_encode
+
+        return map_encode(
+            self, dataset, column=column, output_column=output_column, num_proc=num_proc, batch_size=batch_size, num_threads=num_threads,
+            allowed_special=allowed_special, disallowed_special=disallowed_special, show_progress=show_progress,
+        )  # fmt: skip
 
     def _encode_normalized(
         self, texts: list[str], allowed: object, disallowed: object, *, offsets: bool = False, num_threads: int | None = None

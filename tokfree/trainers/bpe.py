@@ -1,62 +1,30 @@
-"""`train_bpe`: learn a byte-level BPE vocabulary from files or an iterable of texts.
+"""`train_bpe`: learn a byte-level BPE vocabulary from files, datasets or an iterable of texts.
 
-Input is streamed: files are read in bounded chunks by Rust, texts are passed in batches, and only
+Input is streamed: plain files are read in bounded chunks by Rust; compressed and JSONL files,
+datasets and texts are passed in batches (`tokfree.io.sources` reads them), and only
 the distinct pre-tokens with their counts are kept, so memory follows the vocabulary of the corpus,
 not its size. Pre-token counting is parallel; the merge loop is exact and deterministic (highest
-count first, ties to the smallest pair by bytes). This module resolves inputs and shows progress;
+count first, ties to the smallest pair by bytes). This module counts inputs and shows progress;
 the algorithms live in Rust (`rust_ext/src/train/`).
 """
 
 from __future__ import annotations
 
-import glob
-import os
-import unicodedata
 from collections.abc import Iterable, Iterator
-from typing import Union
 
 from tqdm.auto import tqdm
 
 from tokfree import _rust
 from tokfree._text import call_on_texts
-from tokfree.errors import InputFileError, TokfreeError
+from tokfree.errors import TokfreeError
+from tokfree.io.sources import TextInputs, file_texts, is_plain_text, iter_texts, names_files, resolve_files
 from tokfree.tokenizer import Tokenizer
 
 __all__ = ["train_bpe"]
 
-PathInput = Union[str, "os.PathLike[str]"]
-
 # Texts are handed to Rust in batches of about this many characters: large enough that the
 # threads stay busy, small enough that the batch (alive while Rust reads it) stays a few MB.
 _BATCH_CHARS = 8 * 1024 * 1024
-
-
-def _is_path(item: object) -> bool:
-    return isinstance(item, (str, os.PathLike))
-
-
-def _resolve_files(inputs: PathInput | list[PathInput] | tuple[PathInput, ...]) -> list[str]:
-    """Every file named by `inputs` (paths or globs), in order, each glob sorted."""
-    items = [inputs] if _is_path(inputs) else list(inputs)  # type: ignore[arg-type]
-    files: list[str] = []
-    for item in items:
-        if not _is_path(item):
-            raise TokfreeError(
-                f"inputs mixes paths with {type(item).__name__}; pass only paths/globs, or an iterator of texts (e.g. iter(texts))"
-            )
-        name = os.fspath(item)
-        if os.path.isfile(name):
-            files.append(name)
-            continue
-        matches = sorted(path for path in glob.glob(name, recursive=True) if os.path.isfile(path))
-        if not matches:
-            shown = repr(name) if len(name) <= 80 else f"{name[:60]!r}... ({len(name)} characters)"
-            raise InputFileError(
-                f"input {shown} is not a file and matches no file as a glob; check the path "
-                f"(to train on in-memory text, pass an iterator of strings, e.g. iter(texts))"
-            )
-        files.extend(matches)
-    return files
 
 
 def _batches(texts: Iterable[str]) -> Iterator[list[str]]:
@@ -72,47 +40,34 @@ def _batches(texts: Iterable[str]) -> Iterator[list[str]]:
         yield batch
 
 
+def _add_texts(counter: _rust.PretokenCounter, texts: Iterable[str], bar: tqdm | None = None) -> None:
+    for batch in _batches(texts):
+        call_on_texts(counter.add_texts, batch)
+        if bar is not None:
+            bar.update(len(batch))
+
+
 def count_pretokens(
-    inputs: PathInput | list[PathInput] | tuple[PathInput, ...] | Iterable[str], pre_tokenizer: str, *, show_progress: bool = True
+    inputs: TextInputs, pre_tokenizer: str, *, text_column: str | None = None, show_progress: bool = True
 ) -> _rust.PretokenCounter:
-    """The distinct pre-tokens of `inputs` (paths/globs, or an iterable of texts) with their counts."""
+    """The distinct pre-tokens of `inputs` (as `tokfree.io.sources.iter_texts` takes them) with their counts.
+
+    Plain text files go to Rust's chunked file reader; compressed and JSONL files, datasets and
+    texts are passed to Rust in batches of about `_BATCH_CHARS` characters.
+    """
     counter = _rust.PretokenCounter(pre_tokenizer)
     if names_files(inputs):
-        files = _resolve_files(inputs)  # type: ignore[arg-type]
+        files = resolve_files(inputs)  # type: ignore[arg-type]
         for path in tqdm(files, desc="counting files", unit="file", disable=not show_progress or len(files) < 2):
-            counter.add_file(path)
+            if is_plain_text(path):
+                counter.add_file(path)
+            else:
+                _add_texts(counter, file_texts(path, text_column=text_column))
     else:
-        if isinstance(inputs, (bytes, bytearray)):
-            raise TokfreeError("inputs is bytes; decode it to str, or pass a file path")
-        with tqdm(desc="counting texts", unit="text", disable=not show_progress) as bar:
-            for batch in _batches(inputs):  # type: ignore[arg-type]
-                call_on_texts(counter.add_texts, batch)
-                bar.update(len(batch))
+        texts = iter_texts(inputs, text_column=text_column)
+        with tqdm(desc=f"counting {texts.unit}s", unit=texts.unit, total=texts.total, disable=not show_progress) as bar:
+            _add_texts(counter, texts, bar)
     return counter
-
-
-def names_files(inputs: object) -> bool:
-    """Whether `inputs` names files (a path, a glob, or a list/tuple of them) rather than texts."""
-    return _is_path(inputs) or isinstance(inputs, (list, tuple))
-
-
-def read_texts(inputs: PathInput | list[PathInput] | tuple[PathInput, ...] | Iterable[str]) -> Iterator[str]:
-    """The texts of `inputs`: each named file read whole as UTF-8, or the given texts."""
-    if not names_files(inputs):
-        yield from inputs  # type: ignore[misc]
-        return
-    for path in _resolve_files(inputs):  # type: ignore[arg-type]
-        try:
-            with open(path, encoding="utf-8") as file:
-                yield file.read()
-        except UnicodeDecodeError as error:
-            raise InputFileError(f"{path} is not valid UTF-8 (byte {error.start}): {error.reason}; re-encode it as UTF-8") from None
-
-
-def normalized_texts(inputs: PathInput | list[PathInput] | tuple[PathInput, ...] | Iterable[str], form: str) -> Iterator[str]:
-    """The texts of `inputs` (files or an iterable of str) in Unicode normal form `form`."""
-    for text in read_texts(inputs):
-        yield unicodedata.normalize(form, text)
 
 
 def check_merge_limits(min_frequency: object, max_token_length: object, max_token_chars: object) -> None:
@@ -126,9 +81,10 @@ def check_merge_limits(min_frequency: object, max_token_length: object, max_toke
 
 
 def train_bpe(
-    inputs: PathInput | list[PathInput] | tuple[PathInput, ...] | Iterable[str],
+    inputs: TextInputs,
     vocab_size: int,
     *,
+    text_column: str | None = None,
     pre_tokenizer: str = "gpt2",
     special_tokens: Iterable[str] = (),
     min_frequency: int = 2,
@@ -139,9 +95,14 @@ def train_bpe(
     """Trains a byte-level BPE tokenizer.
 
     Args:
-        inputs: a path or glob, or a list/tuple of them (files, read as UTF-8 and streamed); any
+        inputs: a path or glob, or a list/tuple of them (files, read as UTF-8 and streamed, each
+            one document; `.gz`, `.bz2`, `.xz`, `.zst` are decompressed by their suffix; `.jsonl`
+            files, compressed or not, hold one document per line, in the field `text_column`); a
+            `datasets.Dataset` or `IterableDataset` (each row's `text_column` is a document); any
             other iterable (generator, iterator, ...) yields texts, each its own document.
         vocab_size: number of tokens, counting special tokens and the 256 byte tokens.
+        text_column: the dataset column or JSONL field that holds the text (None: "text");
+            ignored for plain text files and iterables of str.
         pre_tokenizer: a preset ("gpt2", "gpt4", "o200k", "llama3", "whitespace", "superword", "none") or a regex.
         special_tokens: special tokens, given ids 0, 1, ... in this order.
         min_frequency: a pair is merged only if it occurs at least this often; training stops early
@@ -156,8 +117,10 @@ def train_bpe(
         The trained `Tokenizer`.
 
     Raises:
-        TokfreeError: a bad argument value (e.g. vocab_size below 256 + special tokens).
-        InputFileError: a missing file, a glob matching nothing, or invalid UTF-8.
+        TokfreeError: a bad argument value (e.g. vocab_size below 256 + special tokens), a
+            `DatasetDict` (pass one split), a missing dataset column, or a row that is not a str.
+        InputFileError: a missing file, a glob matching nothing, invalid UTF-8, a corrupt
+            compressed file, or a JSONL line that is not an object with the `text_column` field.
         EmptyCorpusError: the input holds no text.
         PatternError: an invalid custom regex.
 
@@ -179,7 +142,7 @@ def train_bpe(
     if len(set(specials)) != len(specials):
         raise TokfreeError(f"special_tokens {specials!r} has duplicates; list each special token once")
 
-    counter = count_pretokens(inputs, pre_tokenizer, show_progress=show_progress)
+    counter = count_pretokens(inputs, pre_tokenizer, text_column=text_column, show_progress=show_progress)
     return train_counted(counter, vocab_size, specials, min_frequency, max_token_length, max_token_chars, show_progress)
 
 

@@ -15,7 +15,8 @@ from collections.abc import Iterable
 
 from tokfree.errors import TokfreeError
 from tokfree.tokenizer import Tokenizer
-from tokfree.trainers.bpe import PathInput, normalized_texts, train_bpe
+from tokfree.io.sources import TextInputs, normalized_texts
+from tokfree.trainers.bpe import train_bpe
 
 def default_max_chars(vocab_size: int) -> int:
     """The character cap for a vocabulary size when none is given (KL3M's choice)."""
@@ -23,9 +24,10 @@ def default_max_chars(vocab_size: int) -> int:
 
 
 def train_charlevel(
-    inputs: PathInput | list[PathInput] | tuple[PathInput, ...] | Iterable[str],
+    inputs: TextInputs,
     vocab_size: int = 4096,
     *,
+    text_column: str | None = None,
     max_token_chars: int | None = None,
     normalizer: str | None = "NFKC",
     pre_tokenizer: str = "gpt2",
@@ -36,7 +38,8 @@ def train_charlevel(
     """Trains a character-level BPE tokenizer (byte-level underneath, so any text round-trips).
 
     Args:
-        inputs: files/globs or an iterable of texts, as for `train_bpe`.
+        inputs: files/globs, a dataset or an iterable of texts, as for `train_bpe`.
+        text_column: the dataset column or JSONL field holding the text (None: "text"), as for `train_bpe`.
         vocab_size: 4096, 8192 or 16384 in KL3M; any size of at least 256 + special tokens works.
             The cap can end training short of it on a small corpus, when no pair within the cap
             is left with `min_frequency` occurrences (1.8 M characters of the bundled English and
@@ -55,10 +58,11 @@ def train_charlevel(
         raise TokfreeError(f"normalizer={normalizer!r}: use 'NFKC', 'NFC' or None")
     if max_token_chars is None:
         max_token_chars = default_max_chars(vocab_size) if isinstance(vocab_size, int) else 3
-    texts = inputs if normalizer is None else normalized_texts(inputs, normalizer)
+    texts = inputs if normalizer is None else normalized_texts(inputs, normalizer, text_column=text_column)
     tokenizer = train_bpe(
         texts,
         vocab_size,
+        text_column=text_column,
         pre_tokenizer=pre_tokenizer,
         special_tokens=special_tokens,
         min_frequency=min_frequency,

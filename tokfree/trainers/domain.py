@@ -29,7 +29,8 @@ from collections.abc import Iterable, Sequence
 from tokfree.errors import TokfreeError
 from tokfree.pretokenize import split
 from tokfree.tokenizer import Tokenizer
-from tokfree.trainers.bpe import PathInput, count_pretokens, names_files, normalized_texts, train_counted
+from tokfree.io.sources import TextInputs, can_reread, normalized_texts
+from tokfree.trainers.bpe import count_pretokens, train_counted
 from tokfree.trainers.extend import extend_counted
 
 __all__ = ["DOMAIN_PATTERN", "DOMAIN_SUPERWORD_PATTERN", "KL3M_SPECIAL_TOKENS", "TOKEN_CATEGORIES", "domain_tokens", "train_domain_bpe"]
@@ -206,9 +207,10 @@ class DomainTrainingReport:
 
 
 def train_domain_bpe(
-    inputs: PathInput | list[PathInput] | tuple[PathInput, ...] | Iterable[str],
+    inputs: TextInputs,
     vocab_size: int = 32768,
     *,
+    text_column: str | None = None,
     curated_tokens: Iterable[str] | None = None,
     special_tokens: Iterable[str] = KL3M_SPECIAL_TOKENS,
     normalizer: str | None = "NFKC",
@@ -224,7 +226,8 @@ def train_domain_bpe(
     """Trains a cased domain BPE tokenizer with the KL3M recipe (see the module docs).
 
     Args:
-        inputs: files/globs or an iterable of texts, as for `train_bpe`.
+        inputs: files/globs, a dataset or an iterable of texts, as for `train_bpe`.
+        text_column: the dataset column or JSONL field holding the text (None: "text"), as for `train_bpe`.
         vocab_size: tokens in the result, counting special and byte tokens, rounded up to a multiple
             of `pad_to_multiple_of`. When the corpus has no pair left to merge before that size, the
             result stops at the next multiple instead (None: exactly `vocab_size`, padded with
@@ -276,14 +279,14 @@ def train_domain_bpe(
     reserve = sum(len(token.encode()) - 1 for token in curated)
     first_size = max(256 + len(specials), stage1_target - reserve)
 
-    # Stage 2 reads the corpus again: files are re-read, texts are kept.
-    kept = None if not superword or names_files(inputs) else list(inputs)  # type: ignore[arg-type]
+    # Stage 2 reads the corpus again: files and datasets are re-read, texts are kept.
+    kept = None if not superword or can_reread(inputs) else list(inputs)  # type: ignore[arg-type]
 
-    def corpus() -> Iterable[str] | PathInput | list[PathInput] | tuple[PathInput, ...]:
+    def corpus() -> TextInputs:
         source = inputs if kept is None else iter(kept)
-        return source if normalizer is None else normalized_texts(source, normalizer)
+        return source if normalizer is None else normalized_texts(source, normalizer, text_column=text_column)
 
-    counter = count_pretokens(corpus(), pre_tokenizer, show_progress=show_progress)
+    counter = count_pretokens(corpus(), pre_tokenizer, text_column=text_column, show_progress=show_progress)
     tokenizer = train_counted(counter.copy(), first_size, specials, min_frequency, max_token_length, None, show_progress)
     learned = tokenizer.vocab_size - 256 - len(specials)
     tokenizer, curated_merges = _force(tokenizer, curated)
@@ -298,7 +301,7 @@ def train_domain_bpe(
     if before_fill < stage1_target:
         tokenizer = extend_counted(tokenizer, counter, stage1_target - before_fill, min_frequency, max_token_length, None, show_progress)
     if superword and tokenizer.vocab_size < target:
-        stage2 = count_pretokens(corpus(), DOMAIN_SUPERWORD_PATTERN, show_progress=show_progress)
+        stage2 = count_pretokens(corpus(), DOMAIN_SUPERWORD_PATTERN, text_column=text_column, show_progress=show_progress)
         tokenizer = extend_counted(
             tokenizer, stage2, target - tokenizer.vocab_size, min_frequency, max_token_length, None, show_progress,
             max_words=max_words_per_token, forbidden=(b": ",), same_pre_tokenizer=False,

@@ -11,23 +11,24 @@ merges never touch encodes to the same ids as before.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable
 
 from tqdm.auto import tqdm
 
 from tokfree import _rust
 from tokfree.errors import TokfreeError
 from tokfree.tokenizer import Tokenizer
-from tokfree.trainers.bpe import PathInput, check_merge_limits, count_pretokens, normalized_texts
+from tokfree.io.sources import TextInputs, normalized_texts
+from tokfree.trainers.bpe import check_merge_limits, count_pretokens
 
 __all__ = ["extend_bpe"]
 
 
 def extend_bpe(
     base: Tokenizer,
-    inputs: PathInput | list[PathInput] | tuple[PathInput, ...] | Iterable[str],
+    inputs: TextInputs,
     new_tokens: int,
     *,
+    text_column: str | None = None,
     min_frequency: int = 2,
     max_token_length: int | None = None,
     max_token_chars: int | None = None,
@@ -38,8 +39,9 @@ def extend_bpe(
     Args:
         base: any tokfree byte-level BPE tokenizer (trained here, or loaded from GPT-2 files, a
             tiktoken file or an HF tokenizer.json).
-        inputs: domain text: files/globs or an iterable of texts, as for `train_bpe`.
+        inputs: domain text: files/globs, a dataset or an iterable of texts, as for `train_bpe`.
         new_tokens: how many tokens to add at most (fewer if no pair occurs `min_frequency` times).
+        text_column: the dataset column or JSONL field holding the text (None: "text"), as for `train_bpe`.
         min_frequency, max_token_length, max_token_chars: as for `train_bpe`, for the new tokens.
         show_progress: show tqdm progress bars.
 
@@ -58,8 +60,8 @@ def extend_bpe(
     if new_tokens == 0:
         return base
     # The base tokenizer encodes normalized text, so the new merges are learned on it too.
-    texts = inputs if base.normalizer is None else normalized_texts(inputs, base.normalizer)
-    counter = count_pretokens(texts, base.pre_tokenizer, show_progress=show_progress)
+    texts = inputs if base.normalizer is None else normalized_texts(inputs, base.normalizer, text_column=text_column)
+    counter = count_pretokens(texts, base.pre_tokenizer, text_column=text_column, show_progress=show_progress)
     return extend_counted(base, counter, new_tokens, min_frequency, max_token_length, max_token_chars, show_progress)
 
 

@@ -19,7 +19,8 @@ from tokfree.models.hybrid import _CHUNK, _LETTERS, WHITESPACE, HybridTokenizer
 from tokfree.models.morph import Language, MorphLexicon, load_language
 from tokfree.pretokenize import split
 from tokfree.tokenizer import Tokenizer
-from tokfree.trainers.bpe import names_files, read_texts, train_bpe
+from tokfree.io.sources import TextInputs, can_reread, iter_texts
+from tokfree.trainers.bpe import train_bpe
 
 __all__ = ["morph_pieces", "train_hybrid", "train_morph_bpe"]
 
@@ -73,9 +74,12 @@ def morph_pieces(text: str, language: Language, lexicon: MorphLexicon, *, pre_to
             yield token[at:]
 
 
-def _morph_lines(inputs: Iterable[str], language: Language, lexicon: MorphLexicon, pre_tokenizer: str | None, show_progress: bool) -> Iterator[str]:
+def _morph_lines(
+    inputs: TextInputs, text_column: str | None, language: Language, lexicon: MorphLexicon, pre_tokenizer: str | None, show_progress: bool
+) -> Iterator[str]:
     counts: Counter[str] = Counter()
-    for text in tqdm(read_texts(inputs), desc="segmenting", unit="text", disable=not show_progress):
+    texts = iter_texts(inputs, text_column=text_column)
+    for text in tqdm(texts, desc="segmenting", unit=texts.unit, total=texts.total, disable=not show_progress):
         counts.update(morph_pieces(text, language, lexicon, pre_tokenizer=pre_tokenizer))
     # Each distinct morph once per occurrence, in a fixed order: the trainer sees the same counts.
     for piece, count in sorted(counts.items()):
@@ -94,10 +98,11 @@ def _language(language: str | Path | tuple[Language, MorphLexicon]) -> tuple[Lan
 
 
 def train_morph_bpe(
-    inputs: Iterable[str],
+    inputs: TextInputs,
     language: str | Path | tuple[Language, MorphLexicon],
     vocab_size: int,
     *,
+    text_column: str | None = None,
     pre_tokenizer: str = "gpt2",
     special_tokens: Iterable[str] = (),
     min_frequency: int = 2,
@@ -106,8 +111,9 @@ def train_morph_bpe(
     """Trains MorphBPE: byte-level BPE whose merges never cross a morph boundary of the lexicon.
 
     Args:
-        inputs: paths/globs or an iterable of texts (as `train_bpe`).
+        inputs: paths/globs, a dataset or an iterable of texts (as `train_bpe`).
         language: a language folder (`tokfree.models.morph.load_language`) or a loaded pair.
+        text_column: the dataset column or JSONL field holding the text (None: "text"), as for `train_bpe`.
         vocab_size, special_tokens, min_frequency: as `train_bpe`.
         pre_tokenizer: the pre-tokenizer the trained tokenizer encodes with.
 
@@ -115,15 +121,16 @@ def train_morph_bpe(
         A `Tokenizer` (plain byte-level BPE: it saves as HF tokenizer.json).
     """
     pair = _language(language)
-    lines = _morph_lines(inputs, *pair, pre_tokenizer, show_progress)
+    lines = _morph_lines(inputs, text_column, *pair, pre_tokenizer, show_progress)
     trained = train_bpe(lines, vocab_size, pre_tokenizer=_MORPH_PER_LINE, special_tokens=special_tokens, min_frequency=min_frequency, show_progress=show_progress)
     return _with_pre_tokenizer(trained, pre_tokenizer)
 
 
 def train_hybrid(
-    inputs: Iterable[str],
+    inputs: TextInputs,
     language: str | Path | tuple[Language, MorphLexicon],
     *,
+    text_column: str | None = None,
     bpe_vocab_size: int = 4096,
     special_tokens: Iterable[str] = ("<pad>", "<eos>"),
     min_frequency: int = 2,
@@ -132,9 +139,10 @@ def train_hybrid(
     """Trains a hybrid tokenizer: the language's lexicon, a MorphBPE fallback, and the allomorph rule.
 
     Args:
-        inputs: training text, as `train_bpe` takes it: a path/glob or a list of them, or an
-            iterable of texts (held in memory: the text is read twice).
+        inputs: training text, as `train_bpe` takes it: a path/glob or a list of them, a dataset,
+            or an iterable of texts (held in memory: the text is read twice).
         language: a language folder such as "data/morph/turkish" (docs/morph.md), or a loaded pair.
+        text_column: the dataset column or JSONL field holding the text (None: "text"), as for `train_bpe`.
         bpe_vocab_size: size of the BPE fallback (256 bytes + merges).
         special_tokens: given ids 0, 1, ...
         min_frequency: as `train_bpe`.
@@ -145,13 +153,14 @@ def train_hybrid(
     Example:
         >>> tok = train_hybrid(texts, "data/morph/turkish", bpe_vocab_size=1000, show_progress=False)
     """
-    texts = None if names_files(inputs) else list(inputs)
+    texts = None if can_reread(inputs) else list(inputs)  # type: ignore[arg-type]
     lang, lexicon = _language(language)
     fallback = train_bpe(
-        _morph_lines(inputs if texts is None else iter(texts), lang, lexicon, None, show_progress), bpe_vocab_size, pre_tokenizer=_MORPH_PER_LINE, min_frequency=min_frequency, show_progress=show_progress
+        _morph_lines(inputs if texts is None else iter(texts), text_column, lang, lexicon, None, show_progress), bpe_vocab_size, pre_tokenizer=_MORPH_PER_LINE, min_frequency=min_frequency, show_progress=show_progress
     )
     tokenizer = HybridTokenizer(lang, lexicon, _with_pre_tokenizer(fallback, "none"), special_tokens=special_tokens)
-    tokenizer.rules = fit_rules(tokenizer, read_texts(inputs if texts is None else iter(texts)), show_progress=show_progress)
+    again = iter_texts(inputs if texts is None else iter(texts), text_column=text_column)
+    tokenizer.rules = fit_rules(tokenizer, again, show_progress=show_progress)
     return tokenizer
 
 

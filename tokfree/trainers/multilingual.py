@@ -43,14 +43,14 @@ from tqdm.auto import tqdm
 from tokfree.errors import TokfreeError
 from tokfree.io.parts import TokenizerParts
 from tokfree.tokenizer import Tokenizer
-from tokfree.trainers.bpe import PathInput, read_texts, train_bpe
+from tokfree.io.sources import TextInputs, iter_texts
+from tokfree.trainers.bpe import train_bpe
 
 __all__ = [
     "DEFAULT_SIZES", "CurveFit", "LanguageAllocation", "MultilingualReport", "VocabCurve", "fit_curve", "interleave_merges",
     "optimal_vocab_sizes", "train_multilingual_bpe", "truncate", "vocab_curves",
 ]  # fmt: skip
 
-Corpus = PathInput | list[PathInput] | tuple[PathInput, ...] | Iterable[str]
 #: The default grid of `vocab_curves` (doubling from 512 to 32,768).
 DEFAULT_SIZES: tuple[int, ...] = (512, 1024, 2048, 4096, 8192, 16384, 32768)
 FORMS = ("auto", "power", "log", "shifted")
@@ -318,17 +318,18 @@ def _check_sizes(sizes: Iterable[int], base: int) -> list[int]:
     return grid
 
 
-def _check_corpora(corpora: object) -> dict[str, Corpus]:
+def _check_corpora(corpora: object) -> dict[str, TextInputs]:
     if not isinstance(corpora, Mapping) or not corpora:
         raise TokfreeError("corpora must be a non-empty dict of language code -> texts or files, e.g. {'eng': ['eng.txt'], 'fra': texts}")
     return dict(corpora)
 
 
 def vocab_curves(
-    corpora: Mapping[str, Corpus],
+    corpora: Mapping[str, TextInputs],
     parallel: object | None = None,
     sizes: Iterable[int] = DEFAULT_SIZES,
     *,
+    text_column: str | None = None,
     reference: str = "eng",
     pre_tokenizer: str = "gpt4",
     special_tokens: Iterable[str] = (),
@@ -341,12 +342,13 @@ def vocab_curves(
     Each language is trained once, at the largest size; the smaller sizes are truncations.
 
     Args:
-        corpora: language code -> training text (files/globs or texts, as for `train_bpe`; each
-            language is read once). The codes must be codes of `parallel`.
+        corpora: language code -> training text (files/globs, a dataset or texts, as for
+            `train_bpe`; each language is read once). The codes must be codes of `parallel`.
         parallel: a `tokfree.eval.ParallelCorpus` (default: `load_udhr()`, the 499 complete UDHR
             versions). CTC runs over the segments that every language of `corpora` and
             `reference` has, so all curves count the same content.
         sizes: the grid of vocabulary sizes (counting special and byte tokens).
+        text_column: the dataset column or JSONL field holding the text (None: "text"), as for `train_bpe`.
         reference: the reference language; it must be in `corpora` (`optimal_vocab_sizes` and the
             premium balance read its curve).
         pre_tokenizer, special_tokens, min_frequency: as for `train_bpe`.
@@ -381,7 +383,7 @@ def vocab_curves(
     texts = _parallel_texts(parallel, list(corpora), reference)
     curves: dict[str, VocabCurve] = {}
     for language, inputs in tqdm(corpora.items(), desc="vocab curves", unit="language", disable=not show_progress):
-        full = train_bpe(inputs, grid[-1], pre_tokenizer=pre_tokenizer, special_tokens=specials, min_frequency=min_frequency, show_progress=False)
+        full = train_bpe(inputs, grid[-1], text_column=text_column, pre_tokenizer=pre_tokenizer, special_tokens=specials, min_frequency=min_frequency, show_progress=False)
         measured = sorted({min(size, full.vocab_size) for size in grid})
         if len(measured) < 2:
             raise TokfreeError(
@@ -597,8 +599,8 @@ class MultilingualReport:
         return "\n".join(lines) + "\n"
 
 
-def _all_texts(corpora: Mapping[str, Corpus]) -> Iterable[str]:
-    return itertools.chain.from_iterable(read_texts(inputs) for inputs in corpora.values())
+def _all_texts(corpora: Mapping[str, TextInputs], text_column: str | None) -> Iterable[str]:
+    return itertools.chain.from_iterable(iter_texts(inputs, text_column=text_column) for inputs in corpora.values())
 
 
 def _balanced_union(
@@ -639,9 +641,10 @@ def _balanced_union(
 
 
 def train_multilingual_bpe(
-    corpora: Mapping[str, Corpus],
+    corpora: Mapping[str, TextInputs],
     vocab_size: int,
     *,
+    text_column: str | None = None,
     balance: str | None = None,
     parallel: object | None = None,
     sizes: Iterable[int] = DEFAULT_SIZES,
@@ -657,10 +660,12 @@ def train_multilingual_bpe(
     """Trains one byte-level BPE tokenizer for several languages.
 
     Args:
-        corpora: language code -> training text: files/globs, or an iterator of texts (as for
-            `train_bpe`: a list is a list of paths). Each language's text is used whole; with
+        corpora: language code -> training text: files/globs, a dataset, or an iterator of texts
+            (as for `train_bpe`: a list is a list of paths). Each language's text is used whole; with
             parallel corpora (the Bible) that is the same content in every language.
         vocab_size: tokens in the result, counting special and byte tokens.
+        text_column: the dataset column or JSONL field holding the text of every corpus (None:
+            "text"), as for `train_bpe`.
         balance: None: one BPE on all languages' text together. "premium": each language L gets
             the size V_L at which its fitted CTC curve reaches a common target, and the result's
             merges are the union of each language's first V_L - base merges (interleaved by
@@ -705,7 +710,7 @@ def train_multilingual_bpe(
     if balance is None:
         corpora = _check_corpora(corpora)
         tokenizer = train_bpe(
-            _all_texts(corpora), vocab_size, pre_tokenizer=pre_tokenizer, special_tokens=specials, min_frequency=min_frequency,
+            _all_texts(corpora, text_column), vocab_size, pre_tokenizer=pre_tokenizer, special_tokens=specials, min_frequency=min_frequency,
             show_progress=show_progress,
         )  # fmt: skip
         if report is not None:
@@ -714,7 +719,7 @@ def train_multilingual_bpe(
 
     if curves is None:
         curves = vocab_curves(
-            corpora, parallel, sizes, reference=reference, pre_tokenizer=pre_tokenizer, special_tokens=specials,
+            corpora, parallel, sizes, text_column=text_column, reference=reference, pre_tokenizer=pre_tokenizer, special_tokens=specials,
             min_frequency=min_frequency, show_progress=show_progress,
         )  # fmt: skip
     curves = dict(curves)

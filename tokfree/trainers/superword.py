@@ -28,7 +28,8 @@ from tokfree import _rust
 from tokfree._text import call_on_texts
 from tokfree.errors import TokfreeError
 from tokfree.tokenizer import Tokenizer
-from tokfree.trainers.bpe import PathInput, check_merge_limits, count_pretokens, names_files, read_texts, train_bpe
+from tokfree.io.sources import TextInputs, can_reread, iter_texts
+from tokfree.trainers.bpe import check_merge_limits, count_pretokens, train_bpe
 from tokfree.trainers.extend import extend_counted
 
 __all__ = ["SUPERWORD_PATTERN", "chunk_randomly", "train_superword"]
@@ -63,9 +64,10 @@ def chunk_randomly(text: str, rng: random.Random) -> list[str]:
 
 
 def train_superword(
-    inputs: PathInput | list[PathInput] | tuple[PathInput, ...] | Iterable[str],
+    inputs: TextInputs,
     vocab_size: int,
     *,
+    text_column: str | None = None,
     method: str = "superbpe",
     transition: int | None = None,
     pre_tokenizer: str = "gpt4",
@@ -80,8 +82,10 @@ def train_superword(
     """Trains a tokenizer whose tokens may span several words.
 
     Args:
-        inputs: files/globs or an iterable of texts, as for `train_bpe`. "superbpe" reads the
-            corpus twice (stage 1, stage 2): files are read again, texts are kept in memory.
+        inputs: files/globs, a dataset or an iterable of texts, as for `train_bpe`. "superbpe"
+            reads the corpus twice (stage 1, stage 2): files and datasets are read again, other
+            texts are kept in memory.
+        text_column: the dataset column or JSONL field holding the text (None: "text"), as for `train_bpe`.
         vocab_size: tokens in the result, counting special and byte tokens (fewer if the corpus
             runs out of pairs seen `min_frequency` times).
         method: "superbpe" (two stages) or "supertoken" (random chunks, one stage).
@@ -112,23 +116,25 @@ def train_superword(
         transition = max(base_size, vocab_size // 2) if transition is None else transition
         if isinstance(transition, bool) or not isinstance(transition, int) or not base_size <= transition <= vocab_size:
             raise TokfreeError(f"transition={transition!r} must be an int from {base_size} to vocab_size={vocab_size}")
-        # Both stages read the corpus: files are read again, texts are kept.
-        kept = None if names_files(inputs) else list(inputs)  # type: ignore[arg-type]
+        # Both stages read the corpus: files and datasets are read again, texts are kept.
+        kept = None if can_reread(inputs) else list(inputs)  # type: ignore[arg-type]
         stage1 = train_bpe(
             inputs if kept is None else iter(kept),
             transition,
+            text_column=text_column,
             pre_tokenizer=pre_tokenizer,
             special_tokens=specials,
             min_frequency=min_frequency,
             max_token_length=max_token_length,
             show_progress=show_progress,
         )
-        counter = count_pretokens(read_texts(inputs) if kept is None else iter(kept), "superword", show_progress=show_progress)
+        again = inputs if kept is None else iter(kept)
+        counter = count_pretokens(again, "superword", text_column=text_column, show_progress=show_progress)
     else:
         stage1 = train_bpe(iter(["x"]), base_size, special_tokens=specials, min_frequency=1, show_progress=False)  # bytes only
         rng = random.Random(seed)
         counter = _rust.PretokenCounter("superword")
-        for text in read_texts(inputs):
+        for text in iter_texts(inputs, text_column=text_column):
             call_on_texts(counter.add_texts, chunk_randomly(text, rng))
     return extend_counted(
         stage1,
