@@ -464,11 +464,16 @@ impl PyPretokenCounter {
         })
     }
 
-    /// Counts the pre-tokens of a batch of texts (each its own document), in parallel. Both
-    /// `add_` methods count on this process's `thread_pool`, never rayon's global pool, so a
-    /// child forked after the parent trained can train too.
-    fn add_texts(&self, py: Python<'_>, texts: Vec<pyo3::pybacked::PyBackedStr>) -> PyResult<()> {
-        let pool = thread_pool(all_cores())?;
+    /// Counts the pre-tokens of a batch of texts (each its own document), in parallel on
+    /// `num_threads` threads (None: all cores; Dask tasks pass 1, their workers are the
+    /// parallelism). Both `add_` methods count on this process's `thread_pool`, never rayon's
+    /// global pool, so a child forked after the parent trained can train too.
+    #[pyo3(signature = (texts, num_threads=None))]
+    fn add_texts(&self, py: Python<'_>, texts: Vec<pyo3::pybacked::PyBackedStr>, num_threads: Option<usize>) -> PyResult<()> {
+        if num_threads == Some(0) {
+            return Err(invalid_argument("num_threads=0 is not allowed: pass None (all cores) or at least 1".into()));
+        }
+        let pool = thread_pool(num_threads.unwrap_or_else(all_cores))?;
         py.detach(|| {
             let refs: Vec<&str> = texts.iter().map(|t| &**t).collect();
             self.with_counter(|counter| {
@@ -497,6 +502,59 @@ impl PyPretokenCounter {
 
     fn distinct(&self) -> PyResult<usize> {
         self.with_counter(|counter| Ok(counter.distinct()))
+    }
+
+    /// The pre-tokenizer spec the counter splits with (a preset name or a custom regex).
+    #[getter]
+    fn pre_tokenizer(&self) -> String {
+        self.pre_tokenizer.clone()
+    }
+
+    /// The counts as versioned, length-prefixed bytes, sorted (equal counts give equal bytes).
+    fn to_bytes<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
+        let data = py.detach(|| self.with_counter(|counter| counter.to_bytes()))?;
+        Ok(PyBytes::new(py, &data))
+    }
+
+    /// The counter `to_bytes` wrote; malformed bytes raise TokfreeError (never a crash).
+    #[classmethod]
+    fn from_bytes(_cls: &Bound<'_, pyo3::types::PyType>, py: Python<'_>, data: pyo3::pybacked::PyBackedBytes) -> PyResult<PyPretokenCounter> {
+        let counter = py.detach(|| PretokenCounter::from_bytes(&data)).map_err(to_py_err)?;
+        let spec = counter.pre_tokenizer_spec().to_string();
+        Ok(PyPretokenCounter { pre_tokenizer: spec, inner: Mutex::new(Some(counter)) })
+    }
+
+    /// Adds the counts of `other` (left unchanged) to this counter; both must use the same
+    /// pre-tokenizer. Merging in any order gives the same counts.
+    fn merge(&self, py: Python<'_>, other: &PyPretokenCounter) -> PyResult<()> {
+        if std::ptr::eq(self, other) {
+            let copy = self.with_counter(|counter| Ok(counter.clone()))?;
+            return py.detach(|| self.with_counter(|counter| counter.add_counts(&copy)));
+        }
+        py.detach(|| {
+            // Both locks in address order, so a.merge(b) and b.merge(a) on two threads cannot deadlock.
+            fn lock(c: &PyPretokenCounter) -> std::sync::MutexGuard<'_, Option<PretokenCounter>> {
+                c.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+            }
+            let (mut mine, theirs) = if (self as *const Self) < (other as *const Self) {
+                let mine = lock(self);
+                (mine, lock(other))
+            } else {
+                let theirs = lock(other);
+                (lock(self), theirs)
+            };
+            match (mine.as_mut(), theirs.as_ref()) {
+                (Some(mine), Some(theirs)) => mine.add_counts(theirs).map_err(to_py_err),
+                (None, _) => Err(invalid_argument("this counter was already consumed by train(); create a new one".into())),
+                (_, None) => Err(invalid_argument("the counter to merge was already consumed by train(); merge before training".into())),
+            }
+        })
+    }
+
+    /// Pickles by `to_bytes` (so Dask and multiprocessing can ship a counter).
+    fn __reduce__<'py>(slf: &Bound<'py, Self>) -> PyResult<(Bound<'py, PyAny>, (Bound<'py, PyBytes>,))> {
+        let data = slf.get().to_bytes(slf.py())?;
+        Ok((slf.get_type().getattr("from_bytes")?, (data,)))
     }
 }
 
