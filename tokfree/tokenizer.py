@@ -25,6 +25,9 @@ from tokfree.io.tiktoken import parts_from_tiktoken, parts_to_tiktoken
 if TYPE_CHECKING:
     import datasets
     import tokenizers
+    import transformers
+    from typing_extensions import Unpack
+    from tokfree.io.transformers import TransformersOptions
 
 __all__ = ["Encoding", "Tokenizer"]
 
@@ -351,6 +354,94 @@ class Tokenizer:
         except ImportError:
             raise TokfreeError("to_hf() needs HF tokenizers: pip install tokfree[hf] (or pip install tokenizers)") from None
         return tokenizers.Tokenizer.from_str(parts_to_hf(self.to_parts()))
+
+    def to_transformers(self, **options: Unpack[TransformersOptions]) -> "transformers.PreTrainedTokenizerFast":
+        """A Hugging Face `transformers.PreTrainedTokenizerFast` that encodes identically, with
+        named special tokens, an optional BOS/EOS template and padding/truncation settings.
+
+        Its `tokenizer(text, add_special_tokens=False)["input_ids"]` equals
+        `encode(text, allowed_special="all")` (transformers matches special-token text);
+        with `add_bos`/`add_eos` its default call gives `[bos] + ids + [eos]`. `decode` equals
+        `tok.decode` (transformers' space clean-up is switched off).
+
+        Args:
+            bos_token, eos_token, pad_token, unk_token: special tokens of this tokenizer to name
+                (None: unnamed). `eos_token` defaults to "<|endoftext|>" when the tokenizer has it.
+            add_bos, add_eos: insert the BOS / EOS id around each text when transformers adds
+                special tokens (its default); default False.
+            padding_side, truncation_side: "right" (default) or "left".
+            model_max_length: where `truncation=True` cuts without `max_length` (None: no limit).
+
+        Returns:
+            A `PreTrainedTokenizerFast`; `.save_pretrained(folder)` writes what
+            `AutoTokenizer.from_pretrained(folder)` loads (or use `Tokenizer.save_pretrained`).
+
+        Raises:
+            TokfreeError: transformers is not installed (`pip install tokfree[transformers]`), an
+                option is invalid, or a named token is not one of `special_tokens` (the message
+                lists them).
+            TokenizerFileError: tokenizer.json cannot express this tokenizer (it is saved with
+                format="tokfree" only).
+
+        Example:
+            >>> fast = tok.to_transformers(pad_token="<pad>", padding_side="left")
+            >>> fast("hello world")["input_ids"] == tok.encode("hello world")
+            True
+        """
+        from tokfree.io.transformers import to_transformers
+
+        return to_transformers(self, **options)
+
+    def save_pretrained(self, path: str | os.PathLike[str], **options: Unpack[TransformersOptions]) -> list[str]:
+        """Writes a transformers tokenizer folder (tokenizer.json, tokenizer_config.json) that
+        `transformers.AutoTokenizer.from_pretrained(path)` loads offline and that encodes identically.
+
+        Args:
+            path: the folder (created if missing).
+            **options: as in `to_transformers` (special tokens, add_bos/add_eos, padding_side,
+                truncation_side, model_max_length); they are kept in tokenizer_config.json.
+
+        Returns:
+            The paths of the files written.
+
+        Raises:
+            TokfreeError, TokenizerFileError: as `to_transformers`.
+
+        Example:
+            >>> _ = tok.save_pretrained("my-tokenizer", pad_token="<pad>")
+            >>> transformers.AutoTokenizer.from_pretrained("my-tokenizer")("hi")["input_ids"] == tok.encode("hi")
+            True
+        """
+        from tokfree.io.transformers import save_pretrained
+
+        return save_pretrained(self, path, **options)
+
+    @classmethod
+    def from_transformers(cls, source: object, *, ignore_post_processor: bool = False) -> Tokenizer:
+        """The tokenizer of a transformers `PreTrainedTokenizerFast`, or of a folder `save_pretrained` wrote.
+
+        A folder is read from disk (its tokenizer.json), never from the Hub; an object through its
+        `backend_tokenizer`. Padding and truncation are call options in transformers and are not
+        part of a tokfree Tokenizer; a post-processor that adds no ids is dropped.
+
+        Args:
+            source: a `PreTrainedTokenizerFast` (e.g. from `AutoTokenizer.from_pretrained`) or a folder path.
+            ignore_post_processor: drop a post-processor that adds ids (BOS/EOS, CLS/SEP); the ids
+                then equal transformers' with `add_special_tokens=False`. Default False: refuse it.
+
+        Raises:
+            InputFileError: a path that is not a folder, or a folder without tokenizer.json.
+            TokenizerFileError: what tokfree cannot reproduce (the message names the field and fix).
+            TokfreeError: `source` is neither a fast tokenizer nor a path.
+
+        Example:
+            >>> same = Tokenizer.from_transformers(tok.to_transformers())
+            >>> same.to_parts() == tok.to_parts()
+            True
+        """
+        from tokfree.io.transformers import parts_from_transformers
+
+        return cls(parts_from_transformers(source, ignore_post_processor=ignore_post_processor))
 
     def save(self, path: str | os.PathLike[str], *, format: Literal["hf", "tokfree", "tiktoken"] = "hf") -> None:
         """Writes the tokenizer as HF `tokenizer.json` (default), tokfree JSON or a tiktoken rank file.
