@@ -21,6 +21,7 @@ __all__ = [
     "bytelevel_valid_mask",
     "word_boundaries",
     "word_boundaries_batch",
+    "last_safe_cut",
 ]
 
 # `"all"` or a collection of special-token strings (tiktoken's convention).
@@ -151,3 +152,4 @@ def word_boundaries(text: str, max_bytes: int | None = None) -> list[int]: ...
 def word_boundaries_batch(
     texts: Sequence[str], max_bytes: int | None = None, num_threads: int | None = None
 ) -> list[list[int]]: ...
+def last_safe_cut(tokenizer: Tokenizer, data: bytes, end: int | None = None) -> int | None: ...

@@ -102,6 +102,8 @@ def _extend(args: argparse.Namespace) -> int:
 def _encode(args: argparse.Namespace) -> int:
     from tokfree.models.hybrid import HybridTokenizer
 
+    if args.out is not None:
+        return _encode_to_file(args)
     text = _read_text(args.file)
     if _is_hybrid_file(args.tokenizer):
         hybrid = HybridTokenizer.from_file(args.tokenizer)
@@ -116,6 +118,19 @@ def _encode(args: argparse.Namespace) -> int:
         print(json.dumps(tokens, ensure_ascii=False))
     else:
         print(" ".join(map(str, ids)))
+    return 0
+
+
+def _encode_to_file(args: argparse.Namespace) -> int:
+    """`encode --out ids.bin FILE`: streams FILE in bounded chunks into raw little-endian ids."""
+    if args.file == "-" or args.tokens or _is_hybrid_file(args.tokenizer):
+        raise TokfreeError("--out streams a FILE path (not stdin) through a BPE tokenizer as ids (not --tokens, not a hybrid "
+                           "tokenizer); pass a file, or drop --out to print ids")
+    tokenizer = Tokenizer.from_file(args.tokenizer)
+    started = time.perf_counter()
+    count = tokenizer.encode_file(args.file, args.out, dtype=args.dtype, allowed_special="all" if args.allow_special else (),
+                                  show_progress=sys.stderr.isatty())
+    print(f"wrote {count} ids ({args.dtype}, little-endian) in {time.perf_counter() - started:.2f} s -> {args.out}", file=sys.stderr)
     return 0
 
 
@@ -344,6 +359,8 @@ def _parser() -> argparse.ArgumentParser:
     encode.add_argument("file", nargs="?", default="-", help="a UTF-8 file, or - for stdin")
     encode.add_argument("--tokens", action="store_true", help="print tokens (byte-level strings, JSON) instead of ids")
     encode.add_argument("--allow-special", action="store_true", help="special-token text becomes special ids (default: error)")
+    encode.add_argument("--out", help="stream FILE in bounded chunks and write its ids to this raw little-endian file instead of printing")
+    encode.add_argument("--dtype", choices=["uint32", "int32"], default="uint32", help="id type written by --out (default uint32)")
     encode.set_defaults(run=_encode)
 
     stats = commands.add_parser("stats", help="compression statistics of a tokenizer on files")

@@ -23,7 +23,10 @@ from tokfree.io.parts import MAX_ID, TokenizerParts, out_of_range_id
 from tokfree.io.tiktoken import parts_from_tiktoken, parts_to_tiktoken
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     import datasets
+    import numpy as np
     import tokenizers
     import transformers
     from typing_extensions import Unpack
@@ -260,6 +263,82 @@ class Tokenizer:
         if allowed_special == () and disallowed_special == "all":
             return None, None
         return _special_arg(allowed_special, "allowed_special"), _special_arg(disallowed_special, "disallowed_special")
+
+    def iter_encode_file(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        chunk_bytes: int = 1 << 20,  # tokfree.io.stream.DEFAULT_CHUNK_BYTES (that module imports numpy)
+        allowed_special: SpecialSpec = (),
+        disallowed_special: SpecialSpec = "all",
+        num_threads: int | None = 1,
+        show_progress: bool = False,
+    ) -> Iterator[np.ndarray]:
+        """Encodes a UTF-8 file in bounded chunks, yielding each chunk's ids (memory follows
+        `chunk_bytes`, not the file; see `tokfree.io.stream` for the cut rule).
+
+        Args:
+            path: a UTF-8 text file.
+            chunk_bytes: bytes of text per chunk (a stretch with no safe cut grows its chunk).
+            allowed_special, disallowed_special: as in `encode`.
+            num_threads: threads encoding chunks at once (None: all cores).
+            show_progress: show a tqdm bar over the file's bytes.
+
+        Returns:
+            An iterator of uint32 arrays, shape (n,), whose concatenation equals
+            `encode(data.decode("utf-8"))` for the file's bytes `data` (no newline translation).
+
+        Raises:
+            InputFileError: the file is missing, or holds invalid UTF-8 (the message names the
+                byte offset; the chunks before it have been yielded by then).
+            SpecialTokenError: the file contains a disallowed special token.
+            TokfreeError: a bad argument, or a tokenizer that normalizes text and has a special
+                token containing a newline (a cut could not be checked).
+
+        Example:
+            >>> ids = np.concatenate(list(tok.iter_encode_file("corpus.txt")))
+        """
+        from tokfree.io.stream import iter_encode_file
+
+        return iter_encode_file(self, path, chunk_bytes=chunk_bytes, allowed_special=allowed_special, disallowed_special=disallowed_special,
+                                num_threads=num_threads, show_progress=show_progress)
+
+    def encode_file(
+        self,
+        path: str | os.PathLike[str],
+        out: str | os.PathLike[str],
+        *,
+        dtype: Literal["uint32", "int32"] = "uint32",
+        chunk_bytes: int = 1 << 20,
+        allowed_special: SpecialSpec = (),
+        disallowed_special: SpecialSpec = "all",
+        num_threads: int | None = 1,
+        show_progress: bool = False,
+    ) -> int:
+        """Encodes a UTF-8 file in bounded chunks into `out`, raw little-endian 4-byte ids.
+
+        Args:
+            path: a UTF-8 text file.
+            out: the id file to write, replaced (on an error it holds the ids encoded so far);
+                read it back with `np.memmap(out, dtype="<u4")`.
+            dtype: "uint32" or "int32" (4-byte little-endian ids either way).
+            chunk_bytes, allowed_special, disallowed_special, num_threads, show_progress: as in
+                `iter_encode_file`.
+
+        Returns:
+            The number of ids written.
+
+        Raises:
+            InputFileError, SpecialTokenError, TokfreeError: as in `iter_encode_file`; also a
+                dtype other than "uint32"/"int32".
+
+        Example:
+            >>> n = tok.encode_file("corpus.txt", "corpus.bin")
+        """
+        from tokfree.io.stream import encode_file
+
+        return encode_file(self, path, out, dtype=dtype, chunk_bytes=chunk_bytes, allowed_special=allowed_special,
+                           disallowed_special=disallowed_special, num_threads=num_threads, show_progress=show_progress)
 
     # --- decoding -------------------------------------------------------------------------------
 

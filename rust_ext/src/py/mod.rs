@@ -705,6 +705,15 @@ fn word_boundaries_batch(
     result.map_err(to_py_err)
 }
 
+/// `tokfree.io.stream`: the last position in `data[..end]` (> 0) where text may be cut without
+/// changing `tokenizer`'s pre-tokens (see `train::last_text_cut`), or None.
+#[pyfunction]
+#[pyo3(signature = (tokenizer, data, end=None))]
+fn last_safe_cut(tokenizer: &PyTokenizer, data: &[u8], end: Option<usize>) -> Option<usize> {
+    let end = end.map_or(data.len(), |end| end.min(data.len()));
+    train::last_text_cut(tokenizer.inner.pre_tokenizer(), &data[..end])
+}
+
 /// The hybrid tokenizer's segmenter (`crate::morph`): root and suffix tries.
 #[pyclass(name = "MorphLexicon", module = "tokfree._rust", frozen)]
 struct PyMorphLexicon {
@@ -749,5 +758,6 @@ fn tokfree_rust_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(bytelevel_valid_mask, m)?)?;
     m.add_function(wrap_pyfunction!(word_boundaries, m)?)?;
     m.add_function(wrap_pyfunction!(word_boundaries_batch, m)?)?;
+    m.add_function(wrap_pyfunction!(last_safe_cut, m)?)?;
     Ok(())
 }

@@ -30,6 +30,14 @@ const SEGMENT_BYTES: usize = 1 << 20;
 /// Files are read in chunks of about this size (grown when a chunk holds no cut position).
 const FILE_CHUNK_BYTES: usize = 16 << 20;
 
+/// The last position in `bytes` (> 0) where a text may be cut without changing its pre-tokens,
+/// by the exact rule of `pre` (`CutRule::for_texts`): None when `bytes` has no such position or
+/// `pre` has no known one (a custom regex, "none", "superword"). The streaming file encoder
+/// (`tokfree.io.stream`) cuts files here.
+pub fn last_text_cut(pre: &PreTokenizer, bytes: &[u8]) -> Option<usize> {
+    count::last_cut(bytes, 0, CutRule::for_texts(pre))
+}
+
 /// Streams text in and keeps only the distinct pre-tokens with their counts.
 #[derive(Clone)]
 pub struct PretokenCounter {
