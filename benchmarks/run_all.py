@@ -10,7 +10,8 @@ Options map onto the benches: --size-mb (encode corpus, default 10), --vocab-mb 
 shared vocabulary, default 100), --train-size-mb (default 100 10), --vocab-size (32000),
 --repeats (encode and pathological timed runs, default 3), --rounds (encode: every configuration
 R times round-robin, default 1), --train-repeats (default 1 at >= 50 MB, else 3), --max-kib
-(pathological series end, default 4096), --only (a subset of the benches).
+(pathological series end, default 4096), --only (a subset of the benches; `--only scale` runs
+bench_scale.py, the 1 GB train/stream-encode run, which is not part of the default set).
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ import corpus  # noqa: E402
 import harness  # noqa: E402
 
 BENCHES = ("encode", "train", "pathological")
+# Run only when named in --only (long: a 1 GB corpus, HF training on it takes minutes).
+OPTIONAL = ("scale",)
 
 
 def main() -> None:
@@ -41,7 +44,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, help="encode: run every configuration this many times, round-robin (default 1)")
     parser.add_argument("--train-repeats", type=int, help="runs per trainer (default 1 at >= 50 MB, else 3)")
     parser.add_argument("--max-kib", type=int, help="largest pathological input (default 4096)")
-    parser.add_argument("--only", default=",".join(BENCHES), help="comma-separated subset of: " + ", ".join(BENCHES))
+    parser.add_argument("--only", default=",".join(BENCHES), help="comma-separated subset of: " + ", ".join(BENCHES + OPTIONAL)
+                        + f" ({', '.join(OPTIONAL)} only when named)")
     parser.add_argument("--local-corpus", action="store_true", help="use the local-files corpus recipe (no apt)")
     parser.add_argument("--results", type=Path, default=harness.RESULTS)
     args = parser.parse_args()
@@ -57,6 +61,7 @@ def main() -> None:
         + (["--vocab-size", str(args.vocab_size)] if args.vocab_size else []) + (["--repeats", str(args.train_repeats)] if args.train_repeats else []),
         "pathological": ["bench_pathological.py", *common, *vocab, *repeats] + (["--size-mb", f"{args.size_mb:g}"] if args.size_mb else [])
         + (["--max-kib", str(args.max_kib)] if args.max_kib else []),
+        "scale": ["bench_scale.py", *common] + (["--vocab-size", str(args.vocab_size)] if args.vocab_size else []),
     }
 
     # Build the corpora first, so apt's messages and the one-off pool build are not inside a bench.
@@ -66,7 +71,7 @@ def main() -> None:
 
     started = time.time()
     failed = []
-    for bench in [b for b in BENCHES if b in only]:
+    for bench in [b for b in BENCHES + OPTIONAL if b in only]:
         argv = [sys.executable, str(HERE / commands[bench][0]), *commands[bench][1:]]
         print(f"\n=== {bench}: {' '.join(argv[1:])}", flush=True)
         t0 = time.time()
@@ -76,7 +81,7 @@ def main() -> None:
 
     lines = [f"# Benchmark summary ({time.strftime('%Y-%m-%d')}, {harness.machine()['cpu']}, quick={args.quick})\n",
              "Every DESIGN.md target as measured by the last run of each bench; details in the linked files.\n"]
-    for bench in BENCHES:
+    for bench in BENCHES + OPTIONAL:
         md = args.results / f"{bench}.md"
         if md.exists():
             text = md.read_text(encoding="utf-8")
