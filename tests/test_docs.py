@@ -1,4 +1,5 @@
-"""Every ```python block of every docs/*.md page runs as written, and docs/api.md is current.
+"""Every ```python block of every docs/*.md page runs as written, docs/index.md links every page,
+and docs/api.md is what scripts/api_reference.py generates now.
 
 A page's blocks share one namespace and run in order, as a reader runs them, in a temp directory
 that links the repository's data/ (and docs/, for pages that read a neighbour). Pages are picked up
@@ -7,8 +8,9 @@ by glob, so a new page is tested without touching this file.
 
 from __future__ import annotations
 
+import importlib.util
 import os
-import sys
+import re
 from pathlib import Path
 
 import pytest
@@ -40,3 +42,22 @@ def test_page_examples_run(name: str, tmp_path: Path, monkeypatch: pytest.Monkey
             exec(compile(block, f"docs/{name} block {number}", "exec"), namespace)
         except DataError as err:  # an example over the real vocabularies needs `make data`
             pytest.skip(f"the real vocabularies were not fetched (run `make data`): {err}")
+
+
+def test_index_links_every_page() -> None:
+    index = (DOCS / "index.md").read_text(encoding="utf-8")
+    linked = set(re.findall(r"\]\(([\w-]+\.md)\)", index))
+    assert linked == {page.name for page in DOCS.glob("*.md")} - {"index.md"}
+
+
+def test_api_reference_is_current() -> None:
+    """docs/api.md is regenerated in memory and compared: a changed docstring or signature must be
+    followed by `make docs` (python scripts/api_reference.py)."""
+    for extra in ("torch", "numba", "dask"):  # the generator imports every subpackage
+        pytest.importorskip(extra)
+    spec = importlib.util.spec_from_file_location("api_reference", ROOT / "scripts" / "api_reference.py")
+    assert spec is not None and spec.loader is not None
+    generator = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(generator)
+    committed = (DOCS / "api.md").read_text(encoding="utf-8")
+    assert generator.render(generator.public_modules()) == committed, "docs/api.md is stale: run `make docs`"

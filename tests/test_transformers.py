@@ -137,6 +137,23 @@ def test_real_vocabularies(name, documents, tmp_path):
     assert back.encode_batch(documents) == expected
 
 
+def test_folder_loaded_as_gpt2_tokenizer(tmp_path, documents):
+    # transformers' own GPT2Tokenizer class (named in tokenizer_config.json, as Hub folders do)
+    # rebuilds its backend from the folder; ids and the tokfree round trip stay the same.
+    gpt2 = tokfree.Tokenizer.from_gpt2_files(ROOT / "data/gpt2/encoder.json", ROOT / "data/gpt2/vocab.bpe")
+    gpt2.save_pretrained(tmp_path)
+    config_path = tmp_path / "tokenizer_config.json"
+    config = json.loads(config_path.read_text(encoding="utf-8"))
+    config.update(tokenizer_class="GPT2Tokenizer", bos_token="<|endoftext|>", unk_token="<|endoftext|>")
+    config_path.write_text(json.dumps(config), encoding="utf-8")
+    loaded = transformers.AutoTokenizer.from_pretrained(tmp_path)
+    assert type(loaded).__name__ == "GPT2Tokenizer"
+    assert (loaded.bos_token_id, loaded.eos_token_id, loaded.unk_token_id) == (50256, 50256, 50256)
+    sample = documents[::10]
+    assert loaded(sample)["input_ids"] == gpt2.encode_batch(sample)
+    assert tokfree.Tokenizer.from_transformers(loaded).to_parts() == gpt2.to_parts()
+
+
 # --- special tokens ---------------------------------------------------------------------------------
 
 
@@ -166,10 +183,15 @@ def test_named_token_must_be_a_special_token(tok):
         tok.to_transformers(pad_token="<mask>")
     with pytest.raises(TokfreeError, match="not a special token"):
         tok.to_transformers(bos_token="the")  # a model token, not a special one
-    with pytest.raises(TokfreeError, match="add_bos=True needs a bos_token"):
+    with pytest.raises(TokfreeError, match="add_bos=True needs the bos_token option: .*'<s>', '</s>'"):
         tok.to_transformers(add_bos=True)
-    with pytest.raises(TokfreeError, match="add_eos=True needs a eos_token"):
+    with pytest.raises(TokfreeError, match="add_eos=True needs the eos_token option"):
         tok.to_transformers(eos_token=None, add_eos=True)
+    without = tokfree.train_bpe(iter(["hello world"] * 3), 260, special_tokens=["<pad>"], show_progress=False)
+    with pytest.raises(TokfreeError, match=r"the default, '<\|endoftext\|>', is not one of them\): '<pad>'"):
+        without.to_transformers(add_eos=True)
+    with pytest.raises(TokfreeError, match="add_eos=1 must be True or False"):
+        tok.to_transformers(add_eos=1)
     with pytest.raises(TokfreeError, match="padding_side='up' is not a side"):
         tok.to_transformers(padding_side="up")
     with pytest.raises(TokfreeError, match="model_max_length=0 must be a positive int"):

@@ -79,6 +79,11 @@ def _import_transformers() -> Any:
     return transformers
 
 
+def _listed(specials: dict[str, int]) -> str:
+    """The special tokens in id order, for error messages."""
+    return ", ".join(repr(content) for content in sorted(specials, key=specials.__getitem__)) or "none"
+
+
 def _named_specials(tok: Tokenizer, names: dict[str, str | None]) -> dict[str, str]:
     """The named special tokens that are set, each checked to be a special token of `tok`."""
     specials = tok.special_tokens
@@ -91,9 +96,8 @@ def _named_specials(tok: Tokenizer, names: dict[str, str | None]) -> dict[str, s
         if name not in specials:
             if field == "eos_token" and name == DEFAULT_EOS:
                 continue  # the default EOS applies only to tokenizers that have it
-            listed = ", ".join(repr(content) for content in sorted(specials, key=specials.__getitem__)) or "none"
             raise TokfreeError(
-                f"{field}={name!r} is not a special token of this tokenizer (its special tokens: {listed}); name one of "
+                f"{field}={name!r} is not a special token of this tokenizer (its special tokens: {_listed(specials)}); name one of "
                 f"them, or train with special_tokens=[..., {name!r}] (transformers would add it as a new token, "
                 "which changes how its text encodes)"
             )
@@ -112,7 +116,10 @@ def _template(named: dict[str, str], specials: dict[str, int], add_bos: bool, ad
         if not isinstance(on, bool):
             raise TokfreeError(f"{flag}={on!r} must be True or False")
         if on and field not in named:
-            raise TokfreeError(f"{flag}=True needs a {field}: name one of this tokenizer's special tokens, e.g. {field}={next(iter(specials), '<s>')!r}")
+            default = f" (the default, {DEFAULT_EOS!r}, is not one of them)" if field == "eos_token" else ""
+            raise TokfreeError(
+                f"{flag}=True needs the {field} option: name one of this tokenizer's special tokens{default}: {_listed(specials)}"
+            )
     if not (add_bos or add_eos):
         return None
     from tokenizers import processors
