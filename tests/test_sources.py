@@ -222,6 +222,26 @@ def test_corrupt_and_non_utf8_compressed_files(tmp_path):
         tokfree.train_bpe(latin, 300, show_progress=False)
 
 
+def test_utf8_error_offset_counts_from_the_file_start(tmp_path, monkeypatch):
+    # Read in 7-byte blocks, the bad byte (after 2-byte characters) is still named by its file offset.
+    path = tmp_path / "bad.txt"
+    path.write_bytes("héllo wörld\n".encode() * 5 + b"caf\xe9\n")
+    monkeypatch.setattr(sources, "_READ_BYTES", 7)
+    offset = len("héllo wörld\n".encode()) * 5 + 3
+    with pytest.raises(InputFileError, match=rf"bad.txt is not valid UTF-8 \(byte {offset}\)"):
+        list(sources.file_texts(str(path)))
+    with pytest.raises(InputFileError, match=rf"bad.txt is not valid UTF-8 \(byte {offset}\)"):
+        train_charlevel(path, 300, show_progress=False)  # NFKC: read in Python, not by Rust
+
+
+def test_zst_files(tmp_path):
+    zstandard = pytest.importorskip("zstandard")
+    path = tmp_path / "docs.txt.zst"
+    path.write_bytes(zstandard.ZstdCompressor().compress("".join(DOCS).encode()))
+    want = tokfree.train_bpe(iter(DOCS), 400, show_progress=False).to_parts()
+    assert tokfree.train_bpe(path, 400, show_progress=False).to_parts() == want
+
+
 def test_zst_without_zstandard_names_the_fix(tmp_path, monkeypatch):
     path = tmp_path / "docs.txt.zst"
     path.write_bytes(b"not really zstd")
