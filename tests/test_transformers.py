@@ -232,6 +232,8 @@ def test_truncation(tok, tmp_path, side):
     assert len(ids) > 8
     options = dict(bos_token="<s>", eos_token="</s>", model_max_length=6, truncation_side=side)
     tok.save_pretrained(tmp_path, **options)
+    config = json.loads((tmp_path / "tokenizer_config.json").read_text(encoding="utf-8"))
+    assert (config["truncation_side"], config["model_max_length"]) == (side, 6)
     for fast in (tok.to_transformers(**options), transformers.AutoTokenizer.from_pretrained(tmp_path)):
         cut = ids[:6] if side == "right" else ids[-6:]
         assert fast(text, truncation=True)["input_ids"] == cut
@@ -262,6 +264,18 @@ def test_after_calls_with_padding_and_truncation(tok):
     fast = tok.to_transformers(pad_token="<pad>", model_max_length=4)
     fast(["a", "hello world hello world"], padding=True, truncation=True)
     assert tokfree.Tokenizer.from_transformers(fast).to_parts() == tok.to_parts()
+
+
+def test_tokens_added_in_transformers_carry_over(tok):
+    fast = tok.to_transformers()
+    fast.add_tokens(["<new>", "brown fox"])  # plain added tokens ("special": false)
+    fast.add_special_tokens({"additional_special_tokens": ["<extra>"]})
+    text = "hello <new> brown fox <extra> the"
+    back = tokfree.Tokenizer.from_transformers(fast)
+    assert {name: back.special_tokens[name] for name in ["<new>", "brown fox", "<extra>"]} == {
+        "<new>": tok.vocab_size, "brown fox": tok.vocab_size + 1, "<extra>": tok.vocab_size + 2}
+    assert back.encode(text, allowed_special="all") == fast(text)["input_ids"]
+    assert back.to_parts().non_special_tokens == ("<new>", "brown fox")
 
 
 def test_template_is_refused_unless_ignored(tok, tmp_path):
