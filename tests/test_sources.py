@@ -209,6 +209,13 @@ def test_jsonl_errors_name_the_line(tmp_path):
     bad.write_text('{"text": 5}\n', encoding="utf-8")
     with pytest.raises(InputFileError, match=r"line 1: field 'text' is int, not str"):
         tokfree.train_bpe(bad, 300, show_progress=False)
+    bad.write_bytes(b'{"text": "a"}\n' * 3000 + b'{"text": "caf\xe9"}\n')
+    with pytest.raises(InputFileError, match=r"bad.jsonl line 3001 is not valid UTF-8 \(byte 13 of the line\)"):
+        tokfree.train_bpe(bad, 300, show_progress=False)
+    cut = tmp_path / "cut.jsonl.gz"
+    cut.write_bytes(gzip.compress(b'{"text": "a b c"}\n' * 100)[:-12])
+    with pytest.raises(InputFileError, match=r"cut.jsonl.gz: EOFError.*\.gz data is corrupt or truncated"):
+        tokfree.train_bpe(cut, 300, show_progress=False)
 
 
 def test_corrupt_and_non_utf8_compressed_files(tmp_path):

@@ -22,9 +22,9 @@ from __future__ import annotations
 
 import bz2
 import codecs
+import contextlib
 import glob
 import gzip
-import io
 import json
 import lzma
 import os
@@ -185,8 +185,20 @@ def _open_bytes(path: str) -> IO[bytes]:
         raise InputFileError(f"cannot read {path}: {err.strerror or err}; check the path") from None
 
 
+@contextlib.contextmanager
+def _reading(path: str) -> Iterator[None]:
+    """Turns a decompressor's failure while reading `path` into an InputFileError naming the file."""
+    try:
+        yield
+    except (OSError, EOFError, lzma.LZMAError) as err:
+        raise _read_error(path, err) from None
+    except Exception as err:  # zstandard.ZstdError derives from Exception only
+        if type(err).__module__.startswith(("zstandard", "compression")):
+            raise _read_error(path, err) from None
+        raise
+
+
 def _read_error(path: str, err: Exception) -> InputFileError:
-    """The error for a compressed file that fails while being read."""
     what = _compression(path) or "the"
     return InputFileError(f"cannot read {path}: {type(err).__name__}: {err}; {what} data is corrupt or truncated: check or re-create the file")
 
@@ -213,14 +225,8 @@ def _file_pieces(path: str) -> Iterator[str]:
     text, searched = "", 0
     with _open_bytes(path) as file:
         while True:
-            try:
+            with _reading(path):
                 block = file.read(_READ_BYTES)
-            except (OSError, EOFError, lzma.LZMAError) as err:
-                raise _read_error(path, err) from None
-            except Exception as err:  # zstandard.ZstdError derives from Exception only
-                if type(err).__module__.startswith(("zstandard", "compression")):
-                    raise _read_error(path, err) from None
-                raise
             try:
                 pending = len(decoder.getstate()[0])
                 text += decoder.decode(block, final=not block)
@@ -243,18 +249,18 @@ def _file_pieces(path: str) -> Iterator[str]:
 
 def _jsonl_texts(path: str, column: str) -> Iterator[str]:
     """The `column` field of each record of the JSONL file `path` (blank lines skipped)."""
-    with io.TextIOWrapper(_open_bytes(path), encoding="utf-8") as lines:
+    with _open_bytes(path) as file:
         number = 0
         while True:
             number += 1
-            try:
-                line = lines.readline()
-            except UnicodeDecodeError as error:
-                raise InputFileError(f"{path} line {number} is not valid UTF-8: {error.reason}; re-encode the file as UTF-8") from None
-            except (OSError, EOFError, lzma.LZMAError) as err:
-                raise _read_error(path, err) from None
-            if not line:
+            with _reading(path):
+                raw = file.readline()
+            if not raw:
                 return
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as error:
+                raise InputFileError(f"{path} line {number} is not valid UTF-8 (byte {error.start} of the line): {error.reason}; re-encode the file as UTF-8") from None
             if not line.strip():
                 continue
             try:
