@@ -99,6 +99,7 @@ def test_merging_parts_in_any_order_equals_counting_everything(texts, parts, rng
         merged.merge(piece)
     assert merged.to_bytes() == whole
     assert [piece.to_bytes() for piece in pieces] == before  # merge leaves its argument unchanged
+    assert _rust.PretokenCounter.merge_exports(before) == whole
 
 
 def test_merge_refuses_another_pre_tokenizer_and_consumed_counters():
@@ -139,6 +140,11 @@ def test_hostile_bytes_name_the_problem():
             _rust.PretokenCounter.from_bytes(data)
     with pytest.raises(PatternError):
         _rust.PretokenCounter.from_bytes(b"TKFCOUNT" + struct.pack("<II", 1, 1) + b"(" + struct.pack("<Q", 0))
+    good = counter_of(["a b"]).to_bytes()
+    with pytest.raises(TokfreeError, match="export #1 counts pre-tokens split by \"gpt4\""):
+        _rust.PretokenCounter.merge_exports([good, counter_of(["a"], "gpt4").to_bytes()])
+    with pytest.raises(TokfreeError, match="malformed"):
+        _rust.PretokenCounter.merge_exports([good, good[:-1]])
 
 
 def saved(tok: tokfree.Tokenizer, path: Path) -> bytes:

@@ -105,6 +105,9 @@ class PretokenCounter:
         """Versioned, length-prefixed (pre-token, count) pairs in byte order, plus the pre-tokenizer."""
     @classmethod
     def from_bytes(cls, data: bytes | bytearray) -> PretokenCounter: ...
+    @staticmethod
+    def merge_exports(exports: Sequence[bytes | bytearray]) -> bytes:
+        """The export of the sum of ``to_bytes`` outputs (same pre-tokenizer), merged as sorted lists."""
     def merge(self, other: PretokenCounter) -> None:
         """Adds ``other``'s counts (``other`` is left unchanged; same pre-tokenizer required)."""
     def __reduce__(self) -> tuple[Callable[[bytes], PretokenCounter], tuple[bytes]]: ...

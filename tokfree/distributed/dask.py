@@ -100,10 +100,12 @@ def _count_partition(pre_tokenizer: str, num_threads: int, texts: Iterable[str])
 
 def _merge_exports(pre_tokenizer: str, exports: Iterable[bytes]) -> bytes:
     """The sum of exported counts, exported (runs on a worker, at each node of the tree)."""
-    total = _rust.PretokenCounter(pre_tokenizer)
-    for data in exports:
-        total.merge(_rust.PretokenCounter.from_bytes(data))
-    return total.to_bytes()
+    parts = list(exports)
+    if not parts:  # a bag with no partitions
+        return _rust.PretokenCounter(pre_tokenizer).to_bytes()
+    # Exports are sorted, so adding them up is a merge of sorted lists, with no hash table: 0.11 s
+    # instead of 0.77 s (from_bytes + merge + to_bytes) for eight 2.6 MB exports of 100 MB of English.
+    return _rust.PretokenCounter.merge_exports(parts)
 
 
 def count_pretokens_dask(

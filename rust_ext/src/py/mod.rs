@@ -524,6 +524,17 @@ impl PyPretokenCounter {
         Ok(PyPretokenCounter { pre_tokenizer: spec, inner: Mutex::new(Some(counter)) })
     }
 
+    /// The export of the sum of `exports` (`to_bytes` outputs, same pre-tokenizer): what
+    /// `from_bytes` + `merge` + `to_bytes` give, but merged as sorted lists, with no hash table.
+    #[staticmethod]
+    fn merge_exports<'py>(py: Python<'py>, exports: Vec<pyo3::pybacked::PyBackedBytes>) -> PyResult<Bound<'py, PyBytes>> {
+        let data = py.detach(|| {
+            let refs: Vec<&[u8]> = exports.iter().map(|e| &**e).collect();
+            PretokenCounter::merge_exports(&refs)
+        });
+        Ok(PyBytes::new(py, &data.map_err(to_py_err)?))
+    }
+
     /// Adds the counts of `other` (left unchanged) to this counter; both must use the same
     /// pre-tokenizer. Merging in any order gives the same counts.
     fn merge(&self, py: Python<'_>, other: &PyPretokenCounter) -> PyResult<()> {

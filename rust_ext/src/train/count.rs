@@ -312,19 +312,7 @@ impl PretokenCounter {
         // Sequential on purpose (also below): rayon's global pool has no threads in a forked
         // child, and sorting 1M pre-tokens takes ~0.1 s, small next to counting them.
         entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
-        let keys: usize = entries.iter().map(|e| e.0.len()).sum();
-        let mut out = Vec::with_capacity(MAGIC.len() + 16 + spec.len() + keys + entries.len() * 12);
-        out.extend_from_slice(MAGIC);
-        out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
-        out.extend_from_slice(&(spec.len() as u32).to_le_bytes());
-        out.extend_from_slice(spec);
-        out.extend_from_slice(&(entries.len() as u64).to_le_bytes());
-        for (key, count) in entries {
-            out.extend_from_slice(&(key.len() as u32).to_le_bytes());
-            out.extend_from_slice(key);
-            out.extend_from_slice(&count.to_le_bytes());
-        }
-        Ok(out)
+        Ok(write_export(spec, &entries))
     }
 
     /// Reads what `to_bytes` wrote. Every field is checked (magic, version, a valid
@@ -332,62 +320,148 @@ impl PretokenCounter {
     /// increasing order, counts >= 1, no trailing bytes), so hostile bytes give an error, and
     /// memory stays proportional to `data.len()`.
     pub fn from_bytes(data: &[u8]) -> Result<PretokenCounter> {
-        let mut reader = Reader { data, at: 0 };
-        if reader.take(MAGIC.len(), "the header")? != MAGIC {
-            return Err(malformed("the data does not start with b\"TKFCOUNT\"", 0));
-        }
-        let version = reader.u32("the format version")?;
-        if version != FORMAT_VERSION {
-            return Err(Error::new(
-                ErrorKind::InvalidArgument,
-                format!(
-                    "pre-token counts use format version {version}, this tokfree reads version {FORMAT_VERSION}; \
-                     count and read with the same tokfree version"
-                ),
-            ));
-        }
-        let spec_len = reader.u32("the pre-tokenizer length")? as usize;
-        if spec_len > MAX_SPEC_BYTES {
-            return Err(malformed(&format!("the pre-tokenizer is {spec_len} bytes long, more than {MAX_SPEC_BYTES}"), reader.at - 4));
-        }
-        let spec_at = reader.at;
-        let spec = std::str::from_utf8(reader.take(spec_len, "the pre-tokenizer")?)
-            .map_err(|_| malformed("the pre-tokenizer is not UTF-8", spec_at))?;
+        let (spec, entries) = parse_export(data)?;
         let mut counter = PretokenCounter::new(PreTokenizer::new(spec)?);
-        let entries = reader.u64("the number of pre-tokens")?;
-        if entries > (reader.remaining() / MIN_ENTRY_BYTES) as u64 {
-            return Err(malformed(
-                &format!("{entries} pre-tokens announced, but the {} remaining bytes hold at most {}", reader.remaining(), reader.remaining() / MIN_ENTRY_BYTES),
-                reader.at - 8,
-            ));
+        for shard in &mut counter.shards {
+            shard.reserve(entries.len() / SHARDS + entries.len() / (4 * SHARDS)); // hashes spread about evenly
         }
-        let mut previous: Option<&[u8]> = None;
-        for number in 0..entries {
-            let key_at = reader.at;
-            let len = reader.u32("a pre-token length")? as usize;
-            let key = reader.take(len, "a pre-token")?;
-            if key.is_empty() {
-                return Err(malformed(&format!("pre-token #{number} is empty"), key_at));
-            }
-            if std::str::from_utf8(key).is_err() {
-                return Err(malformed(&format!("pre-token #{number} is not UTF-8"), key_at));
-            }
-            if previous.is_some_and(|p| p >= key) {
-                return Err(malformed(&format!("pre-token #{number} is not after the one before it in byte order (sorted, distinct)"), key_at));
-            }
-            previous = Some(key);
-            let count = reader.u64("a count")?;
-            if count == 0 {
-                return Err(malformed(&format!("pre-token #{number} has count 0"), reader.at - 8));
-            }
+        for (key, count) in entries {
             counter.shards[shard_of(key)].insert(key.into(), count);
             counter.pieces = counter.pieces.saturating_add(count);
         }
-        if reader.remaining() != 0 {
-            return Err(malformed(&format!("{} bytes follow the last pre-token", reader.remaining()), reader.at));
-        }
         Ok(counter)
     }
+
+    /// The export of the sum of `exports` (each as `to_bytes` writes it, all with the same
+    /// pre-tokenizer): equal to `from_bytes` of each, `add_counts`, `to_bytes`, but a merge of
+    /// the sorted entry lists, with no hash table (what a Dask merge-tree node runs).
+    pub fn merge_exports(exports: &[&[u8]]) -> Result<Vec<u8>> {
+        let Some((first, rest)) = exports.split_first() else {
+            return Err(Error::new(ErrorKind::InvalidArgument, "merge_exports got no exports; pass at least one PretokenCounter.to_bytes()"));
+        };
+        let (spec, mut merged) = parse_export(first)?;
+        PreTokenizer::new(spec)?;
+        for (number, data) in rest.iter().enumerate() {
+            let (other, entries) = parse_export(data)?;
+            if other != spec {
+                return Err(Error::new(
+                    ErrorKind::InvalidArgument,
+                    format!(
+                        "export #{} counts pre-tokens split by {other:?}, export #0 by {spec:?}; count every part with the same pre-tokenizer",
+                        number + 1
+                    ),
+                ));
+            }
+            merged = merge_sorted(&merged, &entries);
+        }
+        Ok(write_export(spec.as_bytes(), &merged))
+    }
+}
+
+/// The export of `entries` (sorted, distinct, each key shorter than 4 GiB) split by `spec`.
+fn write_export(spec: &[u8], entries: &[(&[u8], u64)]) -> Vec<u8> {
+    let keys: usize = entries.iter().map(|e| e.0.len()).sum();
+    let mut out = Vec::with_capacity(MAGIC.len() + 16 + spec.len() + keys + entries.len() * 12);
+    out.extend_from_slice(MAGIC);
+    out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+    out.extend_from_slice(&(spec.len() as u32).to_le_bytes());
+    out.extend_from_slice(spec);
+    out.extend_from_slice(&(entries.len() as u64).to_le_bytes());
+    for &(key, count) in entries {
+        out.extend_from_slice(&(key.len() as u32).to_le_bytes());
+        out.extend_from_slice(key);
+        out.extend_from_slice(&count.to_le_bytes());
+    }
+    out
+}
+
+/// Two sorted, distinct entry lists as one, counts of equal keys added.
+fn merge_sorted<'a>(a: &[(&'a [u8], u64)], b: &[(&'a [u8], u64)]) -> Vec<(&'a [u8], u64)> {
+    let mut out = Vec::with_capacity(a.len() + b.len());
+    let (mut i, mut j) = (0, 0);
+    while i < a.len() && j < b.len() {
+        match a[i].0.cmp(b[j].0) {
+            std::cmp::Ordering::Less => {
+                out.push(a[i]);
+                i += 1;
+            }
+            std::cmp::Ordering::Greater => {
+                out.push(b[j]);
+                j += 1;
+            }
+            std::cmp::Ordering::Equal => {
+                out.push((a[i].0, a[i].1.saturating_add(b[j].1)));
+                i += 1;
+                j += 1;
+            }
+        }
+    }
+    out.extend_from_slice(&a[i..]);
+    out.extend_from_slice(&b[j..]);
+    out
+}
+
+/// The pre-tokenizer spec and the (pre-token, count) entries of an export, every field checked
+/// (see `PretokenCounter::from_bytes`; the spec's regex is not compiled here).
+fn parse_export(data: &[u8]) -> Result<(&str, Vec<(&[u8], u64)>)> {
+    let mut reader = Reader { data, at: 0 };
+    if reader.take(MAGIC.len(), "the header")? != MAGIC {
+        return Err(malformed("the data does not start with b\"TKFCOUNT\"", 0));
+    }
+    let version = reader.u32("the format version")?;
+    if version != FORMAT_VERSION {
+        return Err(Error::new(
+            ErrorKind::InvalidArgument,
+            format!(
+                "pre-token counts use format version {version}, this tokfree reads version {FORMAT_VERSION}; \
+                 count and read with the same tokfree version"
+            ),
+        ));
+    }
+    let spec_len = reader.u32("the pre-tokenizer length")? as usize;
+    if spec_len > MAX_SPEC_BYTES {
+        return Err(malformed(&format!("the pre-tokenizer is {spec_len} bytes long, more than {MAX_SPEC_BYTES}"), reader.at - 4));
+    }
+    let spec_at = reader.at;
+    let spec = std::str::from_utf8(reader.take(spec_len, "the pre-tokenizer")?)
+        .map_err(|_| malformed("the pre-tokenizer is not UTF-8", spec_at))?;
+    let entries = reader.u64("the number of pre-tokens")?;
+    if entries > (reader.remaining() / MIN_ENTRY_BYTES) as u64 {
+        return Err(malformed(
+            &format!("{entries} pre-tokens announced, but the {} remaining bytes hold at most {}", reader.remaining(), reader.remaining() / MIN_ENTRY_BYTES),
+            reader.at - 8,
+        ));
+    }
+    // Bounded by the check above: at most data.len() / 13 entries.
+    let mut parsed: Vec<(&[u8], u64)> = Vec::with_capacity(entries as usize);
+    let mut previous: Option<&[u8]> = None;
+    for number in 0..entries {
+        let key_at = reader.at;
+        let len = reader.u32("a pre-token length")? as usize;
+        let key = reader.take(len, "a pre-token")?;
+        if key.is_empty() {
+            return Err(malformed(&format!("pre-token #{number} is empty"), key_at));
+        }
+        if std::str::from_utf8(key).is_err() {
+            return Err(malformed(&format!("pre-token #{number} is not UTF-8"), key_at));
+        }
+        if previous.is_some_and(|p| p >= key) {
+            return Err(malformed(&format!("pre-token #{number} is not after the one before it in byte order (sorted, distinct)"), key_at));
+        }
+        previous = Some(key);
+        let count = reader.u64("a count")?;
+        if count == 0 {
+            return Err(malformed(&format!("pre-token #{number} has count 0"), reader.at - 8));
+        }
+        parsed.push((key, count));
+    }
+    if reader.remaining() != 0 {
+        return Err(malformed(&format!("{} bytes follow the last pre-token", reader.remaining()), reader.at));
+    }
+    Ok((spec, parsed))
+}
+
+impl PretokenCounter {
 
     /// Adds the counts of `other` (left unchanged) to this counter; both must split text with the
     /// same pre-tokenizer. Addition commutes, so merging in any order or tree gives equal counts.
@@ -493,6 +567,24 @@ mod export_tests {
             assert_eq!(got.merges, whole.merges, "{parts} parts");
             assert_eq!(got.vocab, whole.vocab, "{parts} parts");
         }
+    }
+
+    #[test]
+    fn merging_exports_equals_merging_counters() {
+        let texts = ["low lower lowest", "newer wider\nnew", "low low new", "", "café café"];
+        let exports: Vec<Vec<u8>> = texts.iter().map(|t| counter("gpt4", &[t]).to_bytes().unwrap()).collect();
+        let refs: Vec<&[u8]> = exports.iter().map(|e| e.as_slice()).collect();
+        let whole = counter("gpt4", &texts).to_bytes().unwrap();
+        assert_eq!(PretokenCounter::merge_exports(&refs).unwrap(), whole);
+        let reversed: Vec<&[u8]> = refs.iter().rev().copied().collect();
+        assert_eq!(PretokenCounter::merge_exports(&reversed).unwrap(), whole);
+        assert_eq!(PretokenCounter::merge_exports(&refs[..1]).unwrap(), exports[0]);
+        assert!(PretokenCounter::merge_exports(&[]).unwrap_err().message.contains("no exports"));
+        let other = counter("gpt2", &["a"]).to_bytes().unwrap();
+        let err = PretokenCounter::merge_exports(&[refs[0], &other]).unwrap_err();
+        assert!(err.message.contains("export #1") && err.message.contains("\"gpt2\""), "{}", err.message);
+        let err = PretokenCounter::merge_exports(&[refs[0], &other[..other.len() - 1]]).unwrap_err();
+        assert!(err.message.contains("malformed"), "{}", err.message);
     }
 
     #[test]
