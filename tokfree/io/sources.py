@@ -69,6 +69,9 @@ class Texts(Iterator[str]):
         self.total = total
         self.unit = unit
 
+    def __iter__(self) -> Iterator[str]:
+        return self._texts  # a for loop then runs the generator itself, not a __next__ per text
+
     def __next__(self) -> str:
         return next(self._texts)
 
