@@ -124,12 +124,16 @@ def signature_text(obj: Callable[..., Any], *, drop_self: bool = False) -> str:
     return str(signature.replace(parameters=cleaned, return_annotation=annotation_text(signature.return_annotation)))
 
 
-def docstring_block(obj: Any) -> list[str]:
-    """The docstring as a fenced text block (keeps the Args/Returns layout), or nothing."""
-    doc = inspect.getdoc(obj)
+def fenced(doc: str | None) -> list[str]:
+    """A docstring as a fenced text block (keeps the Args/Returns layout), or nothing."""
     if not doc:
         return []
     return ["```text", *doc.replace("```", "'''").splitlines(), "```", ""]
+
+
+def docstring_block(obj: Any) -> list[str]:
+    """`obj`'s docstring (inherited ones included, as `inspect.getdoc` finds them) as a text block."""
+    return fenced(inspect.getdoc(obj))
 
 
 def own_docstring(obj: Any) -> str | None:
@@ -158,8 +162,7 @@ def describe_class(qualified: str, cls: type) -> list[str]:
     """A class: signature, docstring, then each public method and property."""
     kind = "dataclass" if dataclasses.is_dataclass(cls) else "class"
     lines = [f"### `{qualified}`", "", f"{kind} `{cls.__name__}{signature_text(cls)}`", ""]
-    doc = own_docstring(cls)
-    lines += ["```text", *doc.replace("```", "'''").splitlines(), "```", ""] if doc else []
+    lines += fenced(own_docstring(cls))
     for name, member in class_members(cls):
         if isinstance(member, property):
             returns = inspect.signature(member.fget).return_annotation if member.fget else inspect.Parameter.empty
