@@ -16,11 +16,12 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from typing import TYPE_CHECKING, Any, Literal, TypedDict
 
 from tokfree.errors import InputFileError, TokenizerFileError, TokfreeError
 from tokfree.io.files import read_json
-from tokfree.io.hf import parts_from_hf
+from tokfree.io.hf import parts_from_hf, parts_to_hf
 from tokfree.io.parts import TokenizerParts
 
 if TYPE_CHECKING:
@@ -35,6 +36,9 @@ __all__ = ["DEFAULT_EOS", "TransformersOptions", "parts_from_transformers", "sav
 DEFAULT_EOS = "<|endoftext|>"
 
 Side = Literal["left", "right"]
+
+# Token texts transformers' own template strings ("<s>:0 $A:0") can hold.
+_TEMPLATE_SAFE = re.compile(r"[^\s:]+")
 
 
 class TransformersOptions(TypedDict, total=False):
@@ -110,8 +114,10 @@ def _check_side(name: str, value: object) -> None:
         raise TokfreeError(f"{name}={value!r} is not a side; use 'right' or 'left'")
 
 
-def _template(named: dict[str, str], specials: dict[str, int], add_bos: bool, add_eos: bool) -> Any:
-    """A `TemplateProcessing` that puts BOS before and EOS after each sequence, or None for no template."""
+def _template(named: dict[str, str], specials: dict[str, int], add_bos: bool, add_eos: bool) -> dict[str, Any] | None:
+    """A `TemplateProcessing` node (tokenizer.json form) that puts BOS before and EOS after each
+    sequence, or None for no template. Written as JSON rather than with transformers' or tokenizers'
+    "token:0" strings, which cannot hold a token containing ":" or whitespace."""
     for flag, on, field in (("add_bos", add_bos, "bos_token"), ("add_eos", add_eos, "eos_token")):
         if not isinstance(on, bool):
             raise TokfreeError(f"{flag}={on!r} must be True or False")
@@ -122,19 +128,36 @@ def _template(named: dict[str, str], specials: dict[str, int], add_bos: bool, ad
             )
     if not (add_bos or add_eos):
         return None
-    from tokenizers import processors
 
-    def sequence(name: str, type_id: int) -> str:
-        bos = f"{named['bos_token']}:{type_id} " if add_bos else ""
-        eos = f" {named['eos_token']}:{type_id}" if add_eos else ""
-        return f"{bos}${name}:{type_id}{eos}"
+    def sequence(name: str, type_id: int) -> list[dict[str, Any]]:
+        bos = [{"SpecialToken": {"id": named["bos_token"], "type_id": type_id}}] if add_bos else []
+        eos = [{"SpecialToken": {"id": named["eos_token"], "type_id": type_id}}] if add_eos else []
+        return [*bos, {"Sequence": {"id": name, "type_id": type_id}}, *eos]
 
     used = [named[field] for field, on in (("bos_token", add_bos), ("eos_token", add_eos)) if on]
-    return processors.TemplateProcessing(
-        single=sequence("A", 0),
-        pair=f"{sequence('A', 0)} {sequence('B', 1)}",
-        special_tokens=[(token, specials[token]) for token in dict.fromkeys(used)],
-    )
+    return {
+        "type": "TemplateProcessing",
+        "single": sequence("A", 0),
+        "pair": sequence("A", 0) + sequence("B", 1),
+        "special_tokens": {token: {"id": token, "ids": [specials[token]], "tokens": [token]} for token in used},
+    }
+
+
+def _backend(tok: Tokenizer, template: dict[str, Any] | None) -> Any:
+    """The HF `tokenizers.Tokenizer` of `tok` with the template as its post-processor."""
+    try:
+        import tokenizers
+    except ImportError:  # transformers depends on tokenizers; this is a broken install
+        raise TokfreeError("transformers needs HF tokenizers, which is not installed: pip install tokfree[transformers]") from None
+    try:
+        document = json.loads(parts_to_hf(tok.to_parts()))
+    except TokenizerFileError as err:
+        raise TokenizerFileError(
+            f"to_transformers: transformers loads a tokenizer from tokenizer.json, which cannot express this one ({err}); "
+            "tokfree still encodes it and saves it with format='tokfree', but transformers cannot load it"
+        ) from None
+    document["post_processor"] = template
+    return tokenizers.Tokenizer.from_str(json.dumps(document))
 
 
 def to_transformers(
@@ -163,23 +186,12 @@ def to_transformers(
     if model_max_length is not None and (not isinstance(model_max_length, int) or isinstance(model_max_length, bool) or model_max_length < 1):
         raise TokfreeError(f"model_max_length={model_max_length!r} must be a positive int (or None for no limit)")
     named = _named_specials(tok, {"bos_token": bos_token, "eos_token": eos_token, "pad_token": pad_token, "unk_token": unk_token})
-    template = _template(named, tok.special_tokens, add_bos, add_eos)
-    try:
-        backend = tok.to_hf()
-    except TokenizerFileError as err:
-        raise TokenizerFileError(
-            f"to_transformers: transformers loads a tokenizer from tokenizer.json, which cannot express this one ({err}); "
-            "tokfree still encodes it and saves it with format='tokfree', but transformers cannot load it"
-        ) from None
-    if template is not None:
-        backend.post_processor = template
+    backend = _backend(tok, _template(named, tok.special_tokens, add_bos, add_eos))
     options: dict[str, Any] = {
         "padding_side": padding_side,
         "truncation_side": truncation_side,
         # tok.decode keeps the text exactly; transformers' clean-up would turn "a ." into "a.".
         "clean_up_tokenization_spaces": False,
-        "add_bos_token": add_bos,
-        "add_eos_token": add_eos,
         # transformers otherwise names no tokens; unset ones are passed as None so none is invented.
         "bos_token": None,
         "eos_token": None,
@@ -189,6 +201,10 @@ def to_transformers(
     }
     if model_max_length is not None:
         options["model_max_length"] = model_max_length
+    if all(_TEMPLATE_SAFE.fullmatch(named[field]) for field in named if field in ("bos_token", "eos_token")):
+        # transformers 5 then reports add_bos_token/add_eos_token truly; naming them makes it rebuild the
+        # same template from "token:0" strings, which break on ":" and whitespace (then ours is kept as is).
+        options.update(add_bos_token=add_bos, add_eos_token=add_eos)
     return transformers_module.PreTrainedTokenizerFast(tokenizer_object=backend, **options)
 
 
