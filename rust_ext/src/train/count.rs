@@ -298,7 +298,7 @@ impl PretokenCounter {
                 format!("the pre-tokenizer regex is {} bytes long; counts can be exported only for patterns up to {MAX_SPEC_BYTES} bytes", spec.len()),
             ));
         }
-        let mut entries: Vec<(&[u8], u64)> = self.iter().collect();
+        let mut entries: Vec<Entry<'_>> = self.iter().collect();
         if let Some((key, _)) = entries.iter().find(|e| e.0.len() > u32::MAX as usize) {
             return Err(Error::new(
                 ErrorKind::InvalidArgument,
@@ -358,8 +358,11 @@ impl PretokenCounter {
     }
 }
 
+/// One exported pre-token and its count.
+type Entry<'a> = (&'a [u8], u64);
+
 /// The export of `entries` (sorted, distinct, each key shorter than 4 GiB) split by `spec`.
-fn write_export(spec: &[u8], entries: &[(&[u8], u64)]) -> Vec<u8> {
+fn write_export(spec: &[u8], entries: &[Entry<'_>]) -> Vec<u8> {
     let keys: usize = entries.iter().map(|e| e.0.len()).sum();
     let mut out = Vec::with_capacity(MAGIC.len() + 16 + spec.len() + keys + entries.len() * 12);
     out.extend_from_slice(MAGIC);
@@ -376,7 +379,7 @@ fn write_export(spec: &[u8], entries: &[(&[u8], u64)]) -> Vec<u8> {
 }
 
 /// Two sorted, distinct entry lists as one, counts of equal keys added.
-fn merge_sorted<'a>(a: &[(&'a [u8], u64)], b: &[(&'a [u8], u64)]) -> Vec<(&'a [u8], u64)> {
+fn merge_sorted<'a>(a: &[Entry<'a>], b: &[Entry<'a>]) -> Vec<Entry<'a>> {
     let mut out = Vec::with_capacity(a.len() + b.len());
     let (mut i, mut j) = (0, 0);
     while i < a.len() && j < b.len() {
@@ -403,7 +406,7 @@ fn merge_sorted<'a>(a: &[(&'a [u8], u64)], b: &[(&'a [u8], u64)]) -> Vec<(&'a [u
 
 /// The pre-tokenizer spec and the (pre-token, count) entries of an export, every field checked
 /// (see `PretokenCounter::from_bytes`; the spec's regex is not compiled here).
-fn parse_export(data: &[u8]) -> Result<(&str, Vec<(&[u8], u64)>)> {
+fn parse_export(data: &[u8]) -> Result<(&str, Vec<Entry<'_>>)> {
     let mut reader = Reader { data, at: 0 };
     if reader.take(MAGIC.len(), "the header")? != MAGIC {
         return Err(malformed("the data does not start with b\"TKFCOUNT\"", 0));
@@ -433,7 +436,7 @@ fn parse_export(data: &[u8]) -> Result<(&str, Vec<(&[u8], u64)>)> {
         ));
     }
     // Bounded by the check above: at most data.len() / 13 entries.
-    let mut parsed: Vec<(&[u8], u64)> = Vec::with_capacity(entries as usize);
+    let mut parsed: Vec<Entry<'_>> = Vec::with_capacity(entries as usize);
     let mut previous: Option<&[u8]> = None;
     for number in 0..entries {
         let key_at = reader.at;
