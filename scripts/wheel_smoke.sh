@@ -33,6 +33,8 @@ python3 -m venv "$WORK/venv"
 # Run from outside the checkout with PYTHONPATH unset, so only the installed copy can be imported.
 mkdir "$WORK/run"
 cd "$WORK/run"
+# The console script the wheel declares.
+env -u PYTHONPATH "$WORK/venv/bin/tokfree" --help >/dev/null
 env -u PYTHONPATH TOKFREE_VENV="$WORK/venv" "$WORK/venv/bin/python" - <<'EOF'
 """Import the installed tokfree, train, encode, decode, save and load."""
 import os
