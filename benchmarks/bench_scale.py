@@ -242,7 +242,7 @@ def summarize(rec: harness.Recorder, rows: list[dict], info: dict, base_info: di
     hf_train, hf_encode = train.get("hf", {}), encode.get("hf", {})
     for r in [*train.values(), *encode.values()]:
         if "seconds" in r:
-            r["MB"] = r.get("encoded_mb", mb)
+            r["MB"] = round(r.get("encoded_mb", mb), 1)  # 999.99 would print as 1e+03
             r["MB/s"] = r["MB"] / r["seconds"]
             r["CPU/wall"] = r["cpu_seconds"] / r["process_seconds"]
             r["RSS / corpus"] = r["peak_rss_mb"] / mb
@@ -297,8 +297,27 @@ def plot(rows: list[dict], path: Path, title: str) -> None:
     groups = [("train", "s_per_gb"), ("train", "peak_rss_mb"), ("encode", "s_per_gb"), ("encode", "peak_rss_mb")]
     series = {lib: [next((1000 / r["MB/s"] if key == "s_per_gb" else r[key] / 1000 for r in rows
                           if r["task"] == task and r["library"] == lib and "MB/s" in r), None) for task, key in groups] for lib in LIBRARIES}
-    labels = [f"{task}: {'seconds per GB' if key == 's_per_gb' else 'peak RSS GB'}" for task, key in groups]
-    harness.grouped_bars(path, labels, series, title=title, ylabel="seconds per GB / peak RSS GB (log; lower is better)", log=True)
+    labels = [f"{task}\n{'s per GB' if key == 's_per_gb' else 'peak RSS GB'}" for task, key in groups]
+    harness.grouped_bars(path, labels, series, title=title, ylabel="s per GB, peak RSS GB (log; lower is better)", log=True)
+
+
+def _report(rec: harness.Recorder, rows: list[dict], info: dict, base_info: dict, results: Path) -> None:
+    print(summarize(rec, rows, info, base_info, results))
+    params = rec.params
+    plot(rows, results / "scale.png", f"{params['size_mb']:g} MB: train {params['vocab_size'] // 1000}k BPE, stream-encode "
+         f"({params['threads']} threads, {rec.machine['cores']} cores)")
+
+
+def rerender(results: Path) -> None:
+    """scale.md and scale.png again from the last run recorded in scale.jsonl."""
+    records = [json.loads(line) for line in (results / "scale.jsonl").open(encoding="utf-8")]
+    run_id = records[-1]["run"]
+    mine = [r for r in records if r["run"] == run_id]
+    rec = harness.Recorder("scale", mine[0]["params"], results, run_id=run_id)
+    rec.machine = mine[0]["machine"]
+    rows = [{k: v for k, v in r.items() if k not in ("bench", "run", "time", "kind", "params", "machine", "corpus_info")} for r in mine]
+    base = corpus.build(rec.params["base_mb"])
+    _report(rec, rows, mine[0]["corpus_info"], corpus.describe(base), results)
 
 
 def main() -> None:
@@ -315,10 +334,14 @@ def main() -> None:
     parser.add_argument("--local-corpus", action="store_true", help="use the local-files corpus recipe (no apt)")
     parser.add_argument("--timeout", type=float, default=3600)
     parser.add_argument("--results", type=Path, default=harness.RESULTS)
+    parser.add_argument("--rerender", action="store_true", help="rewrite scale.md and scale.png from the last run in scale.jsonl (no measuring)")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         child(json.loads(args.child))
+        return
+    if args.rerender:
+        rerender(args.results)
         return
     size = args.size_mb or (20 if args.quick else 1000)
     base_mb = args.base_mb or (10 if args.quick else 100)
@@ -355,9 +378,7 @@ def main() -> None:
             record(run(spec, args.threads, args.timeout))
         out.unlink(missing_ok=True)
     args.results.mkdir(parents=True, exist_ok=True)
-    print(summarize(rec, rows, info, base_info, args.results))
-    plot(rows, args.results / "scale.png", f"{size:g} MB corpus: train a {vocab_size // 1000}k BPE, stream-encode "
-         f"({args.threads} threads, {rec.machine['cores']}-core {rec.machine['cpu'][:20]})")
+    _report(rec, rows, info, base_info, args.results)
     print(f"wrote {rec.write()}, scale.md, scale.png")
 
 
