@@ -24,7 +24,7 @@ from tokfree import _rust
 from tokfree._text import call_on_texts
 from tokfree.errors import TokfreeError
 from tokfree.tokenizer import SpecialSpec, Tokenizer
-from tokfree.trainers.bpe import _batches, train_bpe, train_counted
+from tokfree.trainers.bpe import _batches, check_bpe_arguments, train_counted
 
 try:
     import dask
@@ -199,10 +199,10 @@ def train_bpe_dask(
         'lowest'
     """
     specials = list(special_tokens)
-    # Check every argument exactly as train_bpe does, by training on one character (no pair, so
-    # no merge: ~1 ms), before the cluster counts anything.
-    train_bpe(iter(["a"]), vocab_size, pre_tokenizer=pre_tokenizer, special_tokens=specials, min_frequency=min_frequency,
-              max_token_length=max_token_length, max_token_chars=max_token_chars, show_progress=False)  # fmt: skip
+    # Check every argument as train_bpe does before the cluster counts anything (a bad
+    # pre-tokenizer fails here too, not on every worker).
+    check_bpe_arguments(vocab_size, specials, min_frequency, max_token_length, max_token_chars)
+    _rust.PretokenCounter(pre_tokenizer)
     counter = count_pretokens_dask(
         collection, pre_tokenizer, text_column=text_column, num_threads=num_threads, split_every=split_every, scheduler=scheduler
     )

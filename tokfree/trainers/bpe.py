@@ -80,6 +80,23 @@ def check_merge_limits(min_frequency: object, max_token_length: object, max_toke
         raise TokfreeError(f"max_token_chars={max_token_chars!r} must be None or an int >= 1")
 
 
+def check_bpe_arguments(
+    vocab_size: object, specials: list[str], min_frequency: object, max_token_length: object, max_token_chars: object
+) -> None:
+    """Raises TokfreeError unless `train_bpe`'s size, special-token and merge-limit arguments are valid."""
+    if isinstance(vocab_size, bool) or not isinstance(vocab_size, int) or vocab_size < 256 + len(specials):
+        raise TokfreeError(
+            f"vocab_size={vocab_size!r} is too small: it must be an int of at least 256 byte tokens + "
+            f"{len(specials)} special tokens = {256 + len(specials)}"
+        )
+    check_merge_limits(min_frequency, max_token_length, max_token_chars)
+    for token in specials:
+        if not isinstance(token, str) or not token:
+            raise TokfreeError(f"special token {token!r} must be a non-empty str")
+    if len(set(specials)) != len(specials):
+        raise TokfreeError(f"special_tokens {specials!r} has duplicates; list each special token once")
+
+
 def train_bpe(
     inputs: TextInputs,
     vocab_size: int,
@@ -130,18 +147,7 @@ def train_bpe(
         True
     """
     specials = list(special_tokens)
-    if isinstance(vocab_size, bool) or not isinstance(vocab_size, int) or vocab_size < 256 + len(specials):
-        raise TokfreeError(
-            f"vocab_size={vocab_size!r} is too small: it must be an int of at least 256 byte tokens + "
-            f"{len(specials)} special tokens = {256 + len(specials)}"
-        )
-    check_merge_limits(min_frequency, max_token_length, max_token_chars)
-    for token in specials:
-        if not isinstance(token, str) or not token:
-            raise TokfreeError(f"special token {token!r} must be a non-empty str")
-    if len(set(specials)) != len(specials):
-        raise TokfreeError(f"special_tokens {specials!r} has duplicates; list each special token once")
-
+    check_bpe_arguments(vocab_size, specials, min_frequency, max_token_length, max_token_chars)
     counter = count_pretokens(inputs, pre_tokenizer, text_column=text_column, show_progress=show_progress)
     return train_counted(counter, vocab_size, specials, min_frequency, max_token_length, max_token_chars, show_progress)
 
